@@ -1,0 +1,1 @@
+"""doorgate drivers package."""

@@ -1,0 +1,267 @@
+"""The gateway's configuration: one TOML file validated by pydantic, secrets from files.
+
+Secrets never sit in the TOML: it names files, resolved against ``$CREDENTIALS_DIRECTORY`` (set by
+systemd's ``LoadCredential=``) or, failing that, the config file's folder. Errors name the key and
+its line, so ``doorgate check-config`` can point at the mistake.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sync.contract import check_segment
+from sync.mqtt import BrokerSettings
+
+_SECRET_KEYS = re.compile(r"(password|secret|hash_key|private_key|token)$", re.IGNORECASE)
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; `problems` lists ``(line or None, message)`` pairs."""
+
+    def __init__(self, path: Path, problems: list[tuple[int | None, str]]) -> None:
+        self.path = path
+        self.problems = problems
+        lines = [f"{path}:{line or '?'}: {msg}" for line, msg in problems]
+        super().__init__("invalid configuration\n" + "\n".join(lines))
+
+
+class Base(BaseModel):
+    """Strict base: unknown keys are errors, values are not coerced across types."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteConfig(Base):
+    """Who this gateway is on the MQTT bus."""
+
+    site: str = Field(title="Site code", description="District or estate code, one topic segment.")
+    gateway: str = Field(title="Gateway name", description="Unique within the site.")
+    timezone: str = Field(
+        "Asia/Shanghai", description="Local time zone for tenancy dates and nights."
+    )
+
+    @model_validator(mode="after")
+    def _segments(self) -> SiteConfig:
+        check_segment(self.site, "site")
+        check_segment(self.gateway, "gateway")
+        return self
+
+
+class StoreConfig(Base):
+    """Where the database lives."""
+
+    path: Path = Field(Path("/var/lib/doorgate/gateway.db"), description="SQLite file (WAL).")
+
+
+class SecretsConfig(Base):
+    """Files holding secrets (relative paths: credentials directory, else the config's folder)."""
+
+    hash_key_file: str = Field(
+        "hash_key", description="HMAC key for ID numbers and card UIDs (≥ 16 bytes)."
+    )
+
+
+class BrokerConfig(Base):
+    """How to reach the MQTT broker."""
+
+    url: str = Field("mqtt://127.0.0.1:1883", description="mqtt://host:port or mqtts://host:port")
+    client_id: str | None = Field(None, description="Defaults to doorgate-<site>-<gateway>.")
+    username: str | None = None
+    password_file: str | None = Field(None, description="File with the broker password.")
+    ca_file: str | None = Field(None, description="CA bundle; enables TLS.")
+    cert_file: str | None = Field(None, description="Client certificate for TLS.")
+    key_file: str | None = Field(None, description="Client private key for TLS.")
+    keepalive: int = Field(30, ge=5, le=3600)
+
+    @model_validator(mode="after")
+    def _url(self) -> BrokerConfig:
+        BrokerSettings.from_url(self.url, "check")
+        return self
+
+
+class UplinkConfig(Base):
+    """Outbox publishing."""
+
+    window: int = Field(100, ge=1, le=1000, description="Publishes awaiting PUBACK at once.")
+    heartbeat_s: float = Field(30.0, gt=0, description="Seconds between status refreshes.")
+
+
+class ReaderConfig(Base):
+    """One card reader at a door."""
+
+    name: str = Field(description="Name used in logs, health and `card add --tap`.")
+    kind: Literal["rdm6300", "idcard", "pn532", "wiegand", "osdp"]
+    port: str = Field(description="Device path or pyserial URL (socket://…).")
+    baud: int | None = Field(None, description="Line speed; the reader kind's default if unset.")
+    door: str = Field("main", description="The door this reader opens.")
+    direction: Literal["in", "out"] = "in"
+    offline_after_s: float = Field(30.0, gt=0, description="Raise reader_offline after this.")
+    debounce_s: float = Field(0.5, gt=0, description="Same card again only after this gap.")
+
+
+class DoorConfig(Base):
+    """A door: its lock relay and contact."""
+
+    name: str = "main"
+    backend: Literal["simulated", "gpiod"] = "simulated"
+    unlock_s: float = Field(3.0, gt=0, le=60, description="How long the lock stays released.")
+    fail_safe: bool = Field(False, description="True: the lock opens when power fails.")
+
+
+class GatewayConfig(Base):
+    """The whole gateway configuration file."""
+
+    site: SiteConfig
+    store: StoreConfig = StoreConfig()
+    secrets: SecretsConfig = SecretsConfig()
+    broker: BrokerConfig = BrokerConfig()
+    uplink: UplinkConfig = UplinkConfig()
+    readers: Annotated[list[ReaderConfig], Field(default_factory=list)]
+    doors: Annotated[list[DoorConfig], Field(default_factory=lambda: [DoorConfig()])]
+
+    @model_validator(mode="after")
+    def _references(self) -> GatewayConfig:
+        doors = {d.name for d in self.doors}
+        for reader in self.readers:
+            if reader.door not in doors:
+                raise ValueError(
+                    f"reader {reader.name!r} names door {reader.door!r}, which is not in [[doors]]"
+                )
+        names = [r.name for r in self.readers]
+        if len(names) != len(set(names)):
+            raise ValueError("reader names must be unique")
+        return self
+
+
+def load_config(path: Path | str) -> GatewayConfig:
+    """Parse and validate a config file.
+
+    Raises:
+        ConfigError: unreadable file, TOML syntax error or invalid values, with line numbers.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(path, [(None, f"cannot read: {err}")]) from err
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        match = re.search(r"line (\d+)", str(err))
+        raise ConfigError(path, [(int(match.group(1)) if match else None, str(err))]) from err
+    try:
+        config = GatewayConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(path, _problems(err, KeyLines(text))) from err
+    return config.model_copy(update={"store": _resolve_store(config.store, path)})
+
+
+def _resolve_store(store: StoreConfig, config_path: Path) -> StoreConfig:
+    if store.path.is_absolute():
+        return store
+    return StoreConfig(path=config_path.parent / store.path)
+
+
+def _problems(err: ValidationError, lines: KeyLines) -> list[tuple[int | None, str]]:
+    problems: list[tuple[int | None, str]] = []
+    for error in err.errors():
+        loc = tuple(error["loc"])
+        where = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in loc).replace(".[", "[")
+        message = error["msg"]
+        if error["type"] == "extra_forbidden" and loc and _SECRET_KEYS.search(str(loc[-1])):
+            message = (
+                "secrets are never written in the config: put it in a file and name it with *_file"
+            )
+        elif error["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling and section)"
+        problems.append((lines.find(loc), f"{where or '(top level)'}: {message}"))
+    return problems
+
+
+class KeyLines:
+    """Maps a pydantic error location (``("readers", 0, "baud")``) to a line of the TOML text."""
+
+    _TABLE = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?")
+    _KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"']+)\s*=")
+
+    def __init__(self, text: str) -> None:
+        self.index: dict[tuple[str | int, ...], int] = {}
+        counters: dict[str, int] = {}
+        table: tuple[str | int, ...] = ()
+        for number, line in enumerate(text.splitlines(), start=1):
+            if m := self._TABLE.match(line):
+                name = m.group(2).strip().strip("\"'")
+                parts: tuple[str | int, ...] = tuple(name.split("."))
+                if m.group(1) == "[[":
+                    counters[name] = counters.get(name, -1) + 1
+                    parts = (*parts, counters[name])
+                table = parts
+                self.index.setdefault(table, number)
+            elif m := self._KEY.match(line):
+                self.index.setdefault((*table, m.group(1).strip("\"'")), number)
+
+    def find(self, loc: tuple[Any, ...]) -> int | None:
+        """The line of the deepest part of `loc` present in the file."""
+        for end in range(len(loc), 0, -1):
+            if (line := self.index.get(tuple(loc[:end]))) is not None:
+                return line
+        return None
+
+
+def credentials_dir(config_path: Path | None) -> Path:
+    """``$CREDENTIALS_DIRECTORY`` when systemd set it, else the config file's folder."""
+    if env := os.environ.get("CREDENTIALS_DIRECTORY"):
+        return Path(env)
+    return config_path.parent if config_path else Path.cwd()
+
+
+def read_secret(name: str, config_path: Path | None) -> bytes:
+    """Read a secret file named in the config.
+
+    Raises:
+        ConfigError: missing, unreadable or empty.
+    """
+    path = Path(name) if Path(name).is_absolute() else credentials_dir(config_path) / name
+    where = config_path or Path("<config>")
+    try:
+        value = path.read_bytes().strip()
+    except OSError as err:
+        raise ConfigError(where, [(None, f"secret file {path}: {err.strerror}")]) from err
+    if not value:
+        raise ConfigError(where, [(None, f"secret file {path} is empty")])
+    return value
+
+
+def broker_settings(config: GatewayConfig, config_path: Path | None) -> BrokerSettings:
+    """Turn the [broker] section into connection settings, reading its secret files."""
+    section = config.broker
+    base = BrokerSettings.from_url(
+        section.url, section.client_id or f"doorgate-{config.site.site}-{config.site.gateway}"
+    )
+    creds = credentials_dir(config_path)
+
+    def _path(name: str | None) -> Path | None:
+        return None if name is None else (Path(name) if Path(name).is_absolute() else creds / name)
+
+    password = (
+        read_secret(section.password_file, config_path).decode()
+        if section.password_file
+        else base.password
+    )
+    return BrokerSettings(
+        host=base.host,
+        port=base.port,
+        client_id=base.client_id,
+        username=section.username or base.username,
+        password=password,
+        ca_file=_path(section.ca_file),
+        cert_file=_path(section.cert_file),
+        key_file=_path(section.key_file),
+        keepalive=section.keepalive,
+    )

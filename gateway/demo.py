@@ -1,0 +1,250 @@
+"""`doorgate demo`: a demo building, a simulated RDM6300, the gateway and the station, end to end.
+
+Everything is real except the card reader hardware: the reader is a simulator writing the exact
+RDM6300 bytes on a pseudo-terminal, the broker is amqtt (or the one given with ``--broker``), the
+databases are SQLite files in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import secrets
+import signal
+import tempfile
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from drivers.simulators.rdm6300 import Rdm6300Simulator
+from gateway.app import Gateway, Outcome
+from gateway.broker import embedded_broker
+from gateway.config import broker_settings, load_config, read_secret
+from rules.i18n import t
+from rules.identity import check_character, mask_uid
+from rules.model import CredentialKind, Unit
+from station.consumer import StationConsumer
+from station.store import StationStore
+from sync.mqtt import BrokerSettings
+from sync.store import Store
+
+TAP_INTERVAL_S = 0.6
+DRAIN_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class DemoCard:
+    """A card in the demo building and who holds it."""
+
+    uid: bytes
+    holder: str
+
+
+def demo_id_number(birth: date, serial: int, region: str = "110105") -> str:
+    """A syntactically valid resident ID number (made-up; the check character is computed)."""
+    first17 = f"{region}{birth:%Y%m%d}{serial:03d}"
+    return first17 + check_character(first17)
+
+
+def seed_demo_building(store: Store, today: date) -> list[DemoCard]:
+    """Units 101-201 with approved, pending, moved-out and expired tenants and their cards."""
+    for unit in (
+        Unit("A-101", "A", 1, "101", 2),
+        Unit("A-102", "A", 1, "102", 1),
+        Unit("A-201", "A", 2, "201", 3),
+    ):
+        store.add_unit(unit)
+    year = timedelta(days=365)
+    people: list[tuple[str, str, date, date | None, str]] = [
+        ("A-101", "张伟", today - year, today + year, "approved"),
+        ("A-101", "李娜", today - year, None, "approved"),
+        ("A-102", "王芳", today, today + year, "pending"),
+        ("A-201", "刘洋", today - 2 * year, today + year, "moved_out"),
+        ("A-201", "陈静", today - 2 * year, today - timedelta(days=3), "approved"),
+    ]
+    cards: list[DemoCard] = []
+    for index, (unit_id, name, start, end, status) in enumerate(people):
+        number = demo_id_number(date(1990 + index, 3, 1 + index), 100 + index)
+        occupant = store.add_occupant(unit_id, name, number, start, end)
+        uid = bytes([0x67]) + (0x003B51C6 + index * 7919).to_bytes(4, "big")
+        store.add_card(occupant.id, CredentialKind.IC, uid.hex())
+        if status != "pending":
+            store.approve(occupant.id, by="demo")
+        if status == "moved_out":
+            store.move_out(occupant.id)
+        cards.append(DemoCard(uid, name))
+    cards.append(DemoCard(bytes.fromhex("1A2B3C4D5E"), "?"))
+    return cards
+
+
+def write_demo_config(folder: Path, broker_url: str, port: str) -> Path:
+    """Write the demo's doorgate.toml and hash key; return the config path."""
+    (folder / "hash_key").write_text(secrets.token_hex(32))
+    path = folder / "doorgate.toml"
+    path.write_text(
+        f"""# doorgate demo configuration (generated)
+[site]
+site = "demo-district"
+gateway = "building-a"
+
+[store]
+path = "gateway.db"
+
+[secrets]
+hash_key_file = "hash_key"
+
+[broker]
+url = "{broker_url}"
+
+[uplink]
+heartbeat_s = 5
+
+[[readers]]
+name = "entrance"
+kind = "rdm6300"
+port = "{port}"
+door = "main"
+debounce_s = 0.3
+
+[[doors]]
+name = "main"
+unlock_s = 0.5
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+class DemoReport:
+    """Prints each decision and each station receipt; counts what went where."""
+
+    def __init__(self, console: Console, holders: dict[str, str]) -> None:
+        self.console = console
+        self.holders = holders
+        self.decisions = 0
+        self.received: set[str] = set()
+        self.duplicates = 0
+
+    def on_outcome(self, outcome: Outcome) -> None:
+        """Gateway side: one line per decision."""
+        self.decisions += 1
+        record = outcome.record
+        colour = "green" if outcome.decision.allowed else "red"
+        name = outcome.occupant.name if outcome.occupant else "?"
+        reasons = "、".join(t(r) for r in record.reasons)
+        self.console.print(
+            f"[bold]网关 gateway[/] {record.ts:%H:%M:%S} {record.credential_masked} "
+            f"{name:　<3} {record.unit_id or '-':6} [{colour}]{t(record.decision)}[/] {reasons} "
+            f"[dim]({outcome.latency_ms:.1f} ms, id {record.id[:13]}…)[/]"
+        )
+
+    def on_station(self, kind: str, payload: dict[str, Any], is_new: bool) -> None:
+        """Station side: one line per event received."""
+        if kind != "event/access":
+            return
+        if not is_new:
+            self.duplicates += 1
+            return
+        self.received.add(payload["id"])
+        self.console.print(
+            f"  [cyan]管理站 station[/] ← {kind} {payload['credential']['masked']} "
+            f"{t(payload['decision'])} [dim](id {payload['id'][:13]}…)[/]"
+        )
+
+
+async def run_demo(
+    *, taps: int, broker_url: str | None, forever: bool, console: Console | None = None
+) -> int:
+    """Run the demo; return 0 when every event reached the station, 1 otherwise."""
+    console = console or Console()
+    with tempfile.TemporaryDirectory(prefix="doorgate-demo-") as tmp:
+        folder = Path(tmp)
+        async with AsyncExitStack() as stack:
+            url: str = broker_url or await stack.enter_async_context(embedded_broker())
+            console.print(f"[bold]{t('demo.title')}[/]")
+            console.print(f"{t('demo.broker')}: {url}   {t('demo.folder')}: {folder}")
+            return await _run(stack, folder, url, taps=taps, forever=forever, console=console)
+    return 1
+
+
+async def _run(
+    stack: AsyncExitStack, folder: Path, url: str, *, taps: int, forever: bool, console: Console
+) -> int:
+    simulator = stack.enter_context(Rdm6300Simulator(folder / "rdm6300", paced=True))
+    config_path = write_demo_config(folder, url, simulator.port)
+    config = load_config(config_path)
+    key = read_secret(config.secrets.hash_key_file, config_path)
+    store = Store.open(config.store.path, key)
+    cards = seed_demo_building(store, date.today())
+    store.close()
+    report = DemoReport(console, {mask_uid(c.uid.hex()): c.holder for c in cards})
+    station_store = StationStore(folder / "station.db")
+    stack.callback(station_store.close)
+    consumer = StationConsumer(
+        station_store,
+        BrokerSettings.from_url(url, "doorgate-station-demo"),
+        on_event=report.on_station,
+    )
+    gateway = await stack.enter_async_context(
+        Gateway(config, hash_key=key, broker=broker_settings(config, config_path))
+    )
+    gateway.callbacks.append(report.on_outcome)
+    async with asyncio.TaskGroup() as tasks:
+        runners = [
+            tasks.create_task(consumer.run(), name="station"),
+            tasks.create_task(gateway.run(), name="gateway"),
+        ]
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(15):
+                await consumer.connected.wait()
+        tapped = await _tap_script(simulator, cards, taps, forever)
+        code = await _finish(gateway, report, tapped, console)
+        for runner in runners:
+            runner.cancel()
+    return code
+
+
+async def _tap_script(
+    simulator: Rdm6300Simulator, cards: list[DemoCard], taps: int, forever: bool
+) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    count = 0
+    script = itertools.cycle(cards)
+    try:
+        while (forever or count < taps) and not stop.is_set():
+            await simulator.tap_uid(next(script).uid, repeats=2, interval=0.1)
+            count += 1
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TAP_INTERVAL_S):
+                    await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return count
+
+
+async def _finish(gateway: Gateway, report: DemoReport, tapped: int, console: Console) -> int:
+    console.print(f"[dim]{t('demo.waiting')}[/]")
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    store = gateway.store
+    while time.monotonic() < deadline:
+        depth = await store.run(store.store.outbox_depth)
+        decided = await store.run(store.store.access_ids)
+        if depth == 0 and report.decisions >= tapped and decided <= report.received:
+            break
+        await asyncio.sleep(0.2)
+    decided = await store.run(store.store.access_ids)
+    sent = len(decided) - await store.run(store.store.outbox_depth)
+    lost = len(decided - report.received)
+    console.print(f"taps={tapped} decisions={report.decisions} duplicates={report.duplicates}")
+    print(f"sent={sent} received={len(report.received)} lost={lost}", flush=True)  # noqa: T201
+    return 0 if lost == 0 and report.decisions == tapped else 1

@@ -1,0 +1,1 @@
+"""The station: consumer of many gateways, its store, approvals."""
