@@ -11,11 +11,11 @@ class DriverError(Exception):
     """Base class of every error a driver raises."""
 
 
-class ReaderDisconnected(DriverError, ConnectionError):  # noqa: N818 (public name, kept)
+class ReaderDisconnected(DriverError, ConnectionError):
     """The device vanished (USB unplugged, port closed) or could not be opened."""
 
 
-class ReaderTimeout(DriverError, TimeoutError):  # noqa: N818 (public name, kept)
+class ReaderTimeout(DriverError, TimeoutError):
     """The device did not answer within the command's time limit."""
 
 

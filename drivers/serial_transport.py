@@ -83,7 +83,7 @@ class SerialTransport:
             raise ReaderDisconnected(f"{self.name}: port {self.url} is not open")
         return self._reader, self._writer
 
-    async def read(self, max_bytes: int = 256, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+    async def read(self, max_bytes: int = 256, timeout: float | None = None) -> bytes:
         """Return the next bytes available (at least one).
 
         Raises:

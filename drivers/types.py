@@ -55,3 +55,18 @@ class LinkHealth:
     connected: bool
     since: float
     last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPress:
+    """Keys typed on a reader's keypad (Wiegand 4/8-bit bursts, OSDP keypad replies).
+
+    Attributes:
+        reader: the configured name of the reader.
+        keys: the keys, `0-9`, `*` and `#`.
+        monotonic: `time.monotonic()` when the keys arrived.
+    """
+
+    reader: str
+    keys: str
+    monotonic: float

@@ -37,3 +37,22 @@ async def embedded_broker(port: int | None = None) -> AsyncIterator[str]:
         yield f"mqtt://127.0.0.1:{port}"
     finally:
         await broker.shutdown()
+
+
+def main() -> None:
+    """Run the embedded broker in the foreground: ``python -m gateway.broker PORT``."""
+    import asyncio
+    import sys
+
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 1883
+
+    async def serve() -> None:
+        async with embedded_broker(port) as url:
+            print(url, flush=True)  # noqa: T201 - the parent process waits for this line
+            await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

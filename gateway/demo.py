@@ -166,7 +166,9 @@ async def run_demo(
     with tempfile.TemporaryDirectory(prefix="doorgate-demo-") as tmp:
         folder = Path(tmp)
         async with AsyncExitStack() as stack:
-            url: str = broker_url or await stack.enter_async_context(embedded_broker())
+            url = broker_url
+            if url is None:
+                url = await stack.enter_async_context(embedded_broker())
             console.print(f"[bold]{t('demo.title')}[/]")
             console.print(f"{t('demo.broker')}: {url}   {t('demo.folder')}: {folder}")
             return await _run(stack, folder, url, taps=taps, forever=forever, console=console)

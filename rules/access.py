@@ -149,11 +149,13 @@ def make_decision(request: AccessRequest, reasons: Iterable[Reason]) -> Decision
         door=request.door,
         at=request.at,
         occupant_id=request.occupant.id if request.occupant else None,
-        unit_id=request.occupant.unit_id
-        if request.occupant
-        else (visitor and visitor.host_unit_id),
+        unit_id=request.occupant.unit_id if request.occupant else _host(visitor),
         visitor_pass_id=visitor.id if visitor else None,
     )
+
+
+def _host(visitor: VisitorPass | None) -> str | None:
+    return visitor.host_unit_id if visitor is not None else None
 
 
 def decide(

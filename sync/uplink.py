@@ -86,23 +86,24 @@ class Uplink:
         """Connect, publish, and reconnect forever with jittered backoff."""
         attempt = 0
         while True:
+            failure: BaseException | None = None
             try:
                 await self._session()
-            except (aiomqtt.MqttError, LinkError, OSError) as err:
-                self.connected.clear()
-                delay = _backoff(attempt, self.max_backoff)
-                depth = await self.store.run(self.store.store.outbox_depth)
-                logger.warning(
-                    "uplink: broker %s unreachable (%s); %d queued; retry in %.1f s",
-                    self.broker.url,
-                    err,
-                    depth,
-                    delay,
-                )
-                attempt += 1
-                await asyncio.sleep(delay)
-            else:
+            # The session's TaskGroup wraps a dropped link in an ExceptionGroup.
+            except* (aiomqtt.MqttError, LinkError, OSError) as group:
+                failure = group.exceptions[0]
+            if failure is None:
                 attempt = 0
+                continue
+            self.connected.clear()
+            delay = _backoff(attempt, self.max_backoff)
+            depth = await self.store.run(self.store.store.outbox_depth)
+            logger.warning(
+                "uplink: broker %s unreachable (%s); %d queued; retry in %.1f s",
+                self.broker.url, failure, depth, delay,
+            )
+            attempt += 1
+            await asyncio.sleep(delay)
 
     def _status(self, state: str) -> str:
         payload = envelope(SCHEMA_STATUS, new_event_id(), datetime.now(UTC), self.topics)
@@ -119,9 +120,21 @@ class Uplink:
             logger.info("uplink: connected to %s", self.broker.url)
             self.connected.set()
             await self._publish_status(client)
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self._drain(client), name="uplink-drain")
-                tasks.create_task(self._heartbeat(client), name="uplink-heartbeat")
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(self._drain(client), name="uplink-drain")
+                    tasks.create_task(self._heartbeat(client), name="uplink-heartbeat")
+            except asyncio.CancelledError:
+                await self._say_offline(client)
+                raise
+
+    async def _say_offline(self, client: aiomqtt.Client) -> None:
+        # A clean shutdown sends DISCONNECT, which suppresses the last will: say it ourselves.
+        try:
+            await client.publish(self.topics.status, self._status("offline"), qos=1,
+                                 retain=True, timeout=2)
+        except (aiomqtt.MqttError, TimeoutError) as err:
+            logger.warning("uplink: could not publish offline status: %s", err)
 
     async def _publish_status(self, client: aiomqtt.Client) -> None:
         status = json.loads(self._status("online"))

@@ -280,14 +280,8 @@ class CommunicationError(SamStatusError):
 
 
 STATUS_ERRORS: dict[int, type[SamStatusError]] = {
-    cls.code: cls
-    for cls in (
-        NoCardError, SelectFailedError, ReadFailedError, NoContentError, HostChecksumError, HostLengthError,
-        CommandRejectedError, NotPermittedError, UnrecognisedError, CardAuthError, SamAuthError,
-        VerificationError, UnknownCardTypeError, RandomError, SamSelfTestError, SamNotAuthorisedError,
-        CommunicationError,
-    )
-}  # fmt: skip
+    cls.code: cls for cls in SamStatusError.__subclasses__()
+}
 
 
 def check_status(command: Command, response: SamResponse) -> SamResponse:

@@ -113,7 +113,10 @@ def validate_id_number(number: str) -> None:
     expected = id_check_char(number[:17])
     if number[17] != expected:
         raise IdNumberError("ID number check character is wrong (GB 11643 MOD 11-2)")
-    _parse_date(number[6:14], "birth date inside the ID number")
+    try:
+        _parse_date(number[6:14], "birth date inside the ID number")
+    except CardDataError as err:
+        raise IdNumberError(str(err)) from err
 
 
 def validate_foreigner_2017_number(number: str) -> None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import termios
 import tty
+import weakref
 from pathlib import Path
-from typing import Self
+from typing import ClassVar, Self
 
 
 class PtyDevice:
@@ -22,10 +24,18 @@ class PtyDevice:
         link: path of the stable symlink to create (its parent must exist).
     """
 
+    _plugged: ClassVar[weakref.WeakSet[PtyDevice]] = weakref.WeakSet()
+
     def __init__(self, link: Path) -> None:
         self.link = link
         self._master: int | None = None
         self._slave: int | None = None
+
+    @classmethod
+    def unplug_all(cls) -> None:
+        """Unplug every device still plugged in (test teardown: no pty outlives its test)."""
+        for device in list(cls._plugged):
+            device.unplug()
 
     @property
     def port(self) -> str:
@@ -50,6 +60,7 @@ class PtyDevice:
             tmp.unlink()
         tmp.symlink_to(os.ttyname(slave))
         tmp.replace(self.link)
+        PtyDevice._plugged.add(self)
 
     def unplug(self) -> None:
         """Make the device vanish: the host side sees an I/O error or end of stream."""
@@ -60,6 +71,7 @@ class PtyDevice:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._master = self._slave = None
+        PtyDevice._plugged.discard(self)
 
     def write_now(self, data: bytes) -> None:
         """Write bytes to the host immediately (a pty ignores the baud rate)."""
@@ -91,9 +103,34 @@ class PtyDevice:
         except (BlockingIOError, OSError):
             return b""
 
+    async def receive(self, poll: float = 0.001) -> bytes:
+        """Wait until the host sent something and return it (polling: survives unplug/plug)."""
+        while True:
+            data = self.read_available()
+            if data:
+                return data
+            await asyncio.sleep(poll)
+
+    def line_baudrate(self) -> int | None:
+        """The speed the host configured on the port (a pty stores it even though it ignores it).
+
+        Returns:
+            The baud rate, or None when unplugged or not a standard rate.
+        """
+        if self._master is None:
+            return None
+        speed = termios.tcgetattr(self._master)[5]
+        return _SPEEDS.get(speed)
+
     def __enter__(self) -> Self:
         self.plug()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.unplug()
+
+
+_SPEEDS = {
+    getattr(termios, f"B{rate}"): rate
+    for rate in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800)
+}

@@ -1,0 +1,69 @@
+"""`doorgate demo` as a newcomer runs it: a child process, its output and exit status."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+DOORGATE = [sys.executable, "-c", "from gateway.cli import main; main()"]
+SUMMARY = re.compile(r"^sent=(\d+) received=(\d+) lost=(\d+)$", re.MULTILINE)
+
+
+def run_demo(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "160", "DOORGATE_LANG": "en"}
+    return subprocess.run(
+        [*DOORGATE, "demo", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+def test_demo_with_embedded_broker() -> None:
+    result = run_demo("--taps", "7")
+    assert result.returncode == 0, result.stdout + result.stderr
+    match = SUMMARY.search(result.stdout)
+    assert match, result.stdout
+    assert match.groups() == ("7", "7", "0")
+    out = " ".join(result.stdout.split())
+    for expected in (
+        "approved occupant",
+        "pending approval",
+        "moved out",
+        "tenancy expired",
+        "unknown card",
+    ):
+        assert expected in out
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.broker
+def test_demo_survives_a_broker_restart(broker) -> None:
+    if broker.kind != "mosquitto":
+        pytest.skip("needs a broker that keeps sessions across restarts (Mosquitto)")
+    env = {**os.environ, "COLUMNS": "160", "DOORGATE_LANG": "en"}
+    proc = subprocess.Popen(
+        [*DOORGATE, "demo", "--taps", "14", "--broker", broker.url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    time.sleep(3.0)
+    broker.stop()
+    time.sleep(2.5)
+    broker.start()
+    out, err = proc.communicate(timeout=150)
+    assert proc.returncode == 0, out + err
+    match = SUMMARY.search(out)
+    assert match, out
+    assert match.group(1) == match.group(2) == "14"
+    assert match.group(3) == "0"
+    assert "unreachable" in err  # the outage really happened and was reported

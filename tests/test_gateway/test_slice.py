@@ -1,0 +1,137 @@
+"""The walking skeleton end to end: simulated reader bytes → decision → outbox → broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import aiomqtt
+import jsonschema
+import pytest
+
+from drivers.simulators.rdm6300 import Rdm6300Simulator
+from gateway.app import Gateway, Outcome
+from gateway.config import broker_settings, load_config, read_secret
+from gateway.doors import RecordingDoor
+from rules.model import Reason
+from sync.contract import load_schema
+from sync.store import Store
+
+pytestmark = pytest.mark.broker
+RAW_SECRETS = [
+    "67003B51C6",
+    "67003b51c6",
+    "67003BA86C",
+    "11010519491231002X",
+    "440524188001010014",
+    "张伟",
+]
+
+
+async def start(
+    gw, tmp_path: Path, sim: Rdm6300Simulator, url: str
+) -> tuple[Gateway, dict[str, str]]:
+    path = gw.write_config(tmp_path, sim.port, url)
+    config = load_config(path)
+    key = read_secret(config.secrets.hash_key_file, path)
+    store = Store.open(config.store.path, key)
+    ids = gw.seed(store)
+    store.close()
+    gateway = Gateway(config, hash_key=key, broker=broker_settings(config, path))
+    return gateway, ids
+
+
+async def subscribe_all(
+    port: int, out: list[tuple[str, dict[str, object]]], ready: asyncio.Event
+) -> None:
+    async with aiomqtt.Client("127.0.0.1", port, identifier="outsider") as client:
+        await client.subscribe("doorgate/v1/#", qos=1)
+        ready.set()
+        async for message in client.messages:
+            out.append((str(message.topic), json.loads(message.payload)))  # type: ignore[arg-type]
+
+
+async def wait_until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+
+async def test_tap_to_broker_with_garbage_split_frames_and_replug(
+    tmp_path: Path, simulator: Rdm6300Simulator, broker, gw
+) -> None:
+    gateway, ids = await start(gw, tmp_path, simulator, broker.url)
+    messages: list[tuple[str, dict[str, object]]] = []
+    ready = asyncio.Event()
+    outcomes: list[Outcome] = []
+    async with gateway:
+        gateway.callbacks.append(outcomes.append)
+        sub = asyncio.create_task(subscribe_all(broker.port, messages, ready))
+        await ready.wait()
+        run = asyncio.create_task(gateway.run())
+        await wait_until(lambda: gateway.health.get("entrance", {}).get("connected"))
+
+        await simulator.send(b"\x02ZZ noise \x03\xff\x00")  # garbage first
+        await simulator.tap(0x003B51C6, version=0x67, repeats=3)  # approved, repeated frames
+        await asyncio.sleep(0.3)
+        frame = bytes.fromhex("02") + b"67003BA86C" + b"98" + bytes.fromhex("03")
+        await simulator.send(frame, chunk=3, gap=0.01)  # pending card, split frame
+        await wait_until(lambda: len(outcomes) == 2)
+
+        simulator.unplug()  # USB cable pulled
+        await wait_until(lambda: not gateway.health["entrance"]["connected"])
+        simulator.plug()
+        await wait_until(lambda: gateway.health["entrance"]["connected"], timeout=20)
+        await simulator.tap(0xDEADBEEF, version=0x01, repeats=1)  # unknown card
+        await wait_until(lambda: len([m for m in messages if "event/access" in m[0]]) == 3)
+        run.cancel()
+        sub.cancel()
+        door = gateway.doors["main"]
+        assert isinstance(door, RecordingDoor)
+
+    assert [o.decision.reasons for o in outcomes] == [
+        (Reason.GRANTED,),
+        (Reason.PENDING,),
+        (Reason.UNKNOWN_CREDENTIAL,),
+    ]
+    assert [o.occupant.id if o.occupant else None for o in outcomes] == [
+        ids["approved"],
+        ids["pending"],
+        None,
+    ]
+    assert len(door.grants) == 1
+    assert max(o.latency_ms for o in outcomes) < 500
+
+    schema = jsonschema.Draft202012Validator(load_schema("event_access"))
+    events = [p for t, p in messages if t.endswith("/event/access")]
+    for event in events:
+        schema.validate(event)
+    assert [e["id"] for e in events] == [o.record.id for o in outcomes]
+    assert [e["decision"] for e in events] == ["allow", "deny", "deny"]
+    statuses = [p for t, p in messages if t.endswith("/status")]
+    assert statuses and statuses[0]["state"] == "online"
+    dump = json.dumps([p for _, p in messages], ensure_ascii=False)
+    for secret in RAW_SECRETS:
+        assert secret not in dump
+
+
+async def test_daemon_decides_while_broker_is_down_and_delivers_later(
+    tmp_path: Path, simulator: Rdm6300Simulator, broker, gw
+) -> None:
+    broker.stop()
+    gateway, _ = await start(gw, tmp_path, simulator, broker.url)
+    outcomes: list[Outcome] = []
+    async with gateway:
+        gateway.callbacks.append(outcomes.append)
+        run = asyncio.create_task(gateway.run())
+        await wait_until(lambda: gateway.health.get("entrance", {}).get("connected"))
+        await simulator.tap(0x003B51C6, version=0x67, repeats=1)
+        await wait_until(lambda: len(outcomes) == 1)
+        store = gateway.store
+        assert await store.run(store.store.outbox_depth) == 1
+        assert outcomes[0].decision.allowed  # the door opens with the network down
+        broker.start()
+        await wait_until(lambda: gateway.uplink.acked == 1, timeout=40)
+        assert await store.run(store.store.outbox_depth) == 0
+        run.cancel()
