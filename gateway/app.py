@@ -1,16 +1,16 @@
-"""The composition root: store, uplink, readers and doors under one TaskGroup.
+"""The composition root: store, uplink/downlink, readers and doors under one TaskGroup.
 
 A card read becomes a decision, the decision and its outbox row are committed together, and only
-then is the door driven. The uplink publishes from the outbox on its own schedule.
+then is the door driven. The uplink publishes from the outbox on its own schedule; signed commands
+from the station arrive on the same MQTT session.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,18 +19,28 @@ from types import TracebackType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from drivers.backoff import backoff_delay
-from drivers.errors import DriverError
-from drivers.rdm6300 import BAUDRATE as RDM6300_BAUD
-from drivers.rdm6300 import Rdm6300Reader
-from drivers.serial_transport import SerialTransport
-from drivers.types import CardRead
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from drivers.door import Door, DoorEvent
+from drivers.idcard import CardRejected, IdCardRead
+from drivers.supervise import ReaderHealth, ReaderState, supervise_reader
+from drivers.types import CardRead, KeyPress
+from gateway.commands import command_handlers
 from gateway.config import GatewayConfig, ReaderConfig
-from gateway.doors import DoorActuator, RecordingDoor
+from gateway.devices import Read, credential_of, make_door, make_reader
 from rules.access import decide
 from rules.identity import mask_uid
 from rules.model import AccessRequest, CredentialKind, Decision, Direction, Occupant
-from sync.contract import AccessRecord, Topics, access_payload, dumps, new_event_id
+from sync.contract import (
+    AccessRecord,
+    Topics,
+    access_payload,
+    alert_payload,
+    door_payload,
+    dumps,
+    new_event_id,
+)
+from sync.downlink import Downlink
 from sync.mqtt import BrokerSettings
 from sync.store import AsyncStore, Store
 from sync.uplink import Uplink
@@ -42,7 +52,7 @@ VERSION = "0.1.0"
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What happened to one card read (for the demo, tests and logs).
+    """What happened to one credential presentation (for the demo, tests and logs).
 
     Attributes:
         record: the committed access-log record.
@@ -61,13 +71,14 @@ OutcomeCallback = Callable[[Outcome], None]
 
 
 class Gateway:
-    """One building controller.
+    """One building controller, used as ``async with Gateway(...) as gw: await gw.run()``.
 
     Args:
         config: the validated configuration.
         hash_key: the HMAC secret for identifiers.
         broker: broker connection settings.
-        doors: door actuators by name (default: recording doors from the config).
+        config_path: where the config came from (resolves relative secret files).
+        station_key: the station's public key; None disables the downlink.
     """
 
     def __init__(
@@ -76,21 +87,23 @@ class Gateway:
         *,
         hash_key: bytes,
         broker: BrokerSettings,
-        doors: Mapping[str, DoorActuator] | None = None,
+        config_path: Path | None = None,
+        station_key: Ed25519PublicKey | None = None,
     ) -> None:
         self.config = config
+        self.config_path = config_path
         self.topics = Topics(config.site.site, config.site.gateway)
         self.tz = ZoneInfo(config.site.timezone)
-        self.doors: dict[str, DoorActuator] = dict(
-            doors or {d.name: RecordingDoor(d.name, d.unlock_s) for d in config.doors}
-        )
+        self.doors: dict[str, Door] = {}
+        self.health: dict[str, dict[str, Any]] = {}
+        self.callbacks: list[OutcomeCallback] = []
         self._hash_key = hash_key
         self._broker = broker
+        self._station_key = station_key
+        self._devices: dict[str, object] = {}
         self._stack: AsyncExitStack | None = None
         self._store: AsyncStore | None = None
         self._uplink: Uplink | None = None
-        self.health: dict[str, dict[str, Any]] = {}
-        self.callbacks: list[OutcomeCallback] = []
 
     @property
     def store(self) -> AsyncStore:
@@ -108,11 +121,25 @@ class Gateway:
 
     async def __aenter__(self) -> Gateway:
         stack = AsyncExitStack()
-        store = await asyncio.to_thread(Store.open, self.config.store.path, self._hash_key)
-        self._store = AsyncStore(store)
-        stack.push_async_callback(self._store.aclose)
-        self._uplink = Uplink(
-            self._store,
+        try:
+            store = await asyncio.to_thread(
+                Store.open, self.config.store.path, self._hash_key, self.topics
+            )
+            self._store = AsyncStore(store)
+            stack.push_async_callback(self._store.aclose)
+            for door in self.config.doors:
+                self.doors[door.name] = await stack.enter_async_context(make_door(door))
+            self._uplink = self._make_uplink(self._store)
+        except BaseException:
+            await stack.aclose()
+            self._store = self._uplink = None
+            raise
+        self._stack = stack
+        return self
+
+    def _make_uplink(self, store: AsyncStore) -> Uplink:
+        uplink = Uplink(
+            store,
             self.topics,
             self._broker,
             version=VERSION,
@@ -120,8 +147,12 @@ class Gateway:
             window=self.config.uplink.window,
             heartbeat=self.config.uplink.heartbeat_s,
         )
-        self._stack = stack
-        return self
+        if self._station_key is not None:
+            handlers = command_handlers(store, self.topics, self.unlock)
+            uplink.downlink = Downlink(
+                store, self.topics, self._station_key, handlers, uplink.notify
+            )
+        return uplink
 
     async def __aexit__(
         self,
@@ -133,19 +164,63 @@ class Gateway:
         if stack is not None:
             await stack.aclose()
         self._store = self._uplink = None
+        self.doors.clear()
 
     async def run(self) -> None:
         """Run every subsystem until cancelled; one failing task cancels the rest."""
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.uplink.run(), name="uplink")
             for reader in self.config.readers:
-                tasks.create_task(self._reader_loop(reader), name=f"reader-{reader.name}")
+                tasks.create_task(self._supervise(reader), name=f"reader-{reader.name}")
+            for name, door in self.doors.items():
+                tasks.create_task(self._door_events(name, door), name=f"door-{name}")
 
-    async def handle_card(self, read: CardRead, reader: ReaderConfig) -> Outcome:
-        """Decide on one card read, commit it with its outbox row, then drive the door."""
-        kind = CredentialKind.IC
+    async def unlock(self, door: str) -> bool:
+        """Release a door for its configured pulse; False if there is no such door."""
+        actuator = self.doors.get(door)
+        if actuator is None:
+            return False
+        await actuator.unlock()
+        return True
+
+    # --- readers ---------------------------------------------------------------------------
+
+    async def _supervise(self, reader: ReaderConfig) -> None:
+        def build() -> Any:
+            device = make_reader(reader, self.config_path)
+            self._devices[reader.name] = device
+            return device
+
+        async def on_read(read: Read) -> None:
+            await self.handle_read(read, reader)
+
+        await supervise_reader(
+            build,
+            on_read,
+            lambda h: self._on_health(reader, h),
+            offline_after=reader.offline_after_s,
+        )
+
+    async def handle_read(self, read: Read, reader: ReaderConfig) -> Outcome | None:
+        """Decide on one read from a reader (keypad input is ignored for now)."""
+        if isinstance(read, KeyPress):
+            logger.info("reader %s: %d keys typed (no PIN mode)", reader.name, len(read.keys))
+            return None
+        if isinstance(read, CardRejected):
+            logger.warning("reader %s: card refused: %s", reader.name, read.reason)
+            return None
+        return await self.handle_card(read, reader)
+
+    async def handle_card(self, read: CardRead | IdCardRead, reader: ReaderConfig) -> Outcome:
+        """Decide on one card, commit it with its outbox row, then drive the door."""
+        kind, value = credential_of(read)
         store = self.store.store
-        credential, occupant = await self.store.run(store.resolve_card, kind, read.uid_hex)
+        if kind is CredentialKind.IDCARD:
+            credential, occupant = await self.store.run(store.resolve_id_number, value)
+            masked = mask_uid(value)  # last four characters only, like a card UID
+        else:
+            credential, occupant = await self.store.run(store.resolve_card, kind, value)
+            masked = mask_uid(value)
         now = datetime.now(self.tz)
         request = AccessRequest(
             reader.door, Direction(reader.direction), kind, now, credential, occupant
@@ -159,58 +234,97 @@ class Gateway:
             kind=kind.value,
             occupant_id=occupant.id if occupant else None,
             unit_id=occupant.unit_id if occupant else None,
-            credential_masked=mask_uid(read.uid_hex),
+            credential_masked=masked,
             decision=decision.verdict.value,
             reasons=tuple(r.value for r in decision.reasons),
         )
-        payload = dumps(access_payload(record, self.topics))
-        await self.store.run(store.record_access, record, "event/access", payload)
-        self.uplink.notify()
+        await self._commit(record)
         if decision.allowed:
-            await self.doors[reader.door].grant()
+            await self.doors[reader.door].unlock()
+        await self._feedback(reader.name, decision.allowed)
         outcome = Outcome(record, occupant, decision, (time.monotonic() - read.monotonic) * 1000)
+        self._report(outcome)
+        return outcome
+
+    async def _commit(self, record: AccessRecord) -> None:
+        payload = dumps(access_payload(record, self.topics))
+        await self.store.run(self.store.store.record_access, record, "event/access", payload)
+        self.uplink.notify()
+
+    async def _feedback(self, reader: str, allowed: bool) -> None:
+        # OSDP readers show the verdict on their LED and buzzer; other readers have no feedback.
+        feedback = getattr(self._devices.get(reader), "feedback", None)
+        if feedback is not None:
+            try:
+                await feedback(allowed)
+            except Exception as err:  # noqa: BLE001 - feedback must never undo a decision
+                logger.warning("reader %s: feedback failed: %s", reader, err)
+
+    def _report(self, outcome: Outcome) -> None:
+        record = outcome.record
         logger.info(
             "%s %s at %s: %s %s (%.1f ms)",
             record.credential_masked,
-            occupant.id if occupant else "-",
-            reader.door,
+            record.occupant_id or "-",
+            record.door,
             record.decision,
             ",".join(record.reasons),
             outcome.latency_ms,
         )
         for callback in self.callbacks:
             callback(outcome)
-        return outcome
 
-    def _set_health(self, reader: ReaderConfig, connected: bool, error: str | None = None) -> None:
-        previous = self.health.get(reader.name, {})
-        if previous.get("connected") != connected:
-            self.health[reader.name] = {"connected": connected, "since": time.monotonic()}
-        if error:
-            self.health[reader.name]["error"] = error
+    async def _on_health(self, reader: ReaderConfig, health: ReaderHealth) -> None:
+        previous = self.health.get(reader.name, {}).get("state")
+        self.health[reader.name] = {
+            "connected": health.state is ReaderState.ONLINE,
+            "state": health.state.value,
+            "error": health.last_error,
+        }
+        if health.state is ReaderState.OFFLINE:
+            await self.queue_alert(
+                "reader_offline", reader.name, "raised", message=health.last_error or ""
+            )
+        elif health.state is ReaderState.ONLINE and previous == ReaderState.OFFLINE.value:
+            await self.queue_alert("reader_offline", reader.name, "cleared")
 
-    async def _reader_loop(self, reader: ReaderConfig) -> None:
-        attempt = 0
-        while True:
-            transport = SerialTransport(reader.port, reader.baud or RDM6300_BAUD, name=reader.name)
-            try:
-                async with transport:
-                    self._set_health(reader, True)
-                    attempt = 0
-                    async for read in Rdm6300Reader(transport, debounce=reader.debounce_s).reads():
-                        await self.handle_card(read, reader)
-            except DriverError as err:
-                self._set_health(reader, False, str(err))
-                delay = backoff_delay(attempt, cap=10.0)
-                logger.warning("reader %s: %s; retry in %.1f s", reader.name, err, delay)
-                attempt += 1
-                await asyncio.sleep(delay)
+    async def queue_alert(self, kind: str, key: str, state: str, **details: Any) -> None:
+        """Put an ``alert/<kind>`` message in the outbox."""
+        payload = alert_payload(kind, key, state, self.topics, **details)
+        await self.store.run(
+            self.store.store.enqueue, payload["id"], f"alert/{kind}", dumps(payload)
+        )
+        self.uplink.notify()
+        logger.warning("alert %s %s: %s", kind, state, key)
+
+    # --- doors -----------------------------------------------------------------------------
+
+    async def _door_events(self, name: str, door: Door) -> None:
+        async for event in door.events():
+            await self._on_door_event(name, door, event)
+
+    async def _on_door_event(self, name: str, door: Door, event: DoorEvent) -> None:
+        action = event.kind.value
+        if action == "opened" and door.locked:
+            action = "forced"
+            await self.queue_alert("door_forced", name, "raised")
+        payload = door_payload(name, action, self.topics)
+        await self.store.run(self.store.store.enqueue, payload["id"], "event/door", dumps(payload))
+        self.uplink.notify()
+        if event.kind.value == "exit_request":
+            await door.unlock()
 
 
 async def run_gateway(
-    config: GatewayConfig, config_path: Path, *, hash_key: bytes, broker: BrokerSettings
+    config: GatewayConfig,
+    config_path: Path,
+    *,
+    hash_key: bytes,
+    broker: BrokerSettings,
+    station_key: Ed25519PublicKey | None = None,
 ) -> None:
     """Run the daemon until cancelled (the `doorgate run` command)."""
-    async with Gateway(config, hash_key=hash_key, broker=broker) as gateway:
-        with contextlib.suppress(asyncio.CancelledError):
-            await gateway.run()
+    async with Gateway(
+        config, hash_key=hash_key, broker=broker, config_path=config_path, station_key=station_key
+    ) as gateway:
+        await gateway.run()

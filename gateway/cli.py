@@ -23,8 +23,9 @@ from rich.table import Table
 
 from gateway.config import ConfigError, GatewayConfig, load_config, read_secret
 from rules.i18n import set_language, t
-from rules.model import CredentialKind, Unit
-from sync.errors import SyncError
+from rules.model import CredentialKind, Occupant, Unit
+from sync.contract import Topics
+from sync.errors import SyncError, ValidationError
 from sync.store import Store
 
 T = TypeVar("T")
@@ -89,10 +90,11 @@ def main_options(
 
 
 def open_store(config_path: Path) -> tuple[GatewayConfig, Store]:
-    """Load the config and open its store (migrating it)."""
+    """Load the config and open its store (migrating it); enrolments queue a request upstream."""
     config = load_config(config_path)
     key = read_secret(config.secrets.hash_key_file, config_path)
-    return config, Store.open(config.store.path, key)
+    topics = Topics(config.site.site, config.site.gateway)
+    return config, Store.open(config.store.path, key, topics)
 
 
 def with_store(config_path: Path, action: Callable[[Store, GatewayConfig], T]) -> T:
@@ -129,15 +131,18 @@ def demo(
 def run(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Run the gateway daemon."""
     from gateway.app import run_gateway
-    from gateway.config import broker_settings
+    from gateway.config import broker_settings, station_public_key
 
     with user_errors():
         settings = load_config(config)
         key = read_secret(settings.secrets.hash_key_file, config)
         broker = broker_settings(settings, config)
+        station_key = station_public_key(settings, config)
     logging.getLogger().setLevel(logging.INFO)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_gateway(settings, config, hash_key=key, broker=broker))
+        asyncio.run(
+            run_gateway(settings, config, hash_key=key, broker=broker, station_key=station_key)
+        )
 
 
 @app.command("check-config")
@@ -244,8 +249,14 @@ def occupant_approve(
     by: Annotated[str, typer.Option(help="Who approves (recorded).")] = "landlord-cli",
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Approve a pending tenant (refused if the unit would exceed its capacity)."""
-    occupant = with_store(config, lambda store, _: store.approve(occupant_id, by=by))
+    """Approve a pending tenant locally (only where `station.approval = "local"`)."""
+
+    def approve(store: Store, settings: GatewayConfig) -> Occupant:
+        if settings.station.approval != "local":
+            raise ValidationError(t("err.station_approves"))
+        return store.approve(occupant_id, by=by, capacity_policy=settings.station.capacity_policy)
+
+    occupant = with_store(config, approve)
     console.print(t("ok.approved", name=occupant.name, id=occupant.id))
 
 
@@ -315,27 +326,18 @@ def _tap_uid(config_path: Path, reader_name: str, timeout: float) -> str:
     return uid
 
 
-# --- station ---------------------------------------------------------------------------
+# --- station, readers, faces -----------------------------------------------------------
 
 
-@app.command()
-def station(
-    broker: Annotated[
-        str, typer.Option(help="Broker URL, mqtt://host:port.")
-    ] = "mqtt://127.0.0.1:1883",
-    db: Annotated[Path, typer.Option(help="Station database file.")] = Path("station.db"),
-    share_group: Annotated[
-        str | None, typer.Option(help="Shared-subscription group for several station processes.")
-    ] = None,
-    client_id: Annotated[
-        str, typer.Option(help="Stable MQTT client id (keeps the persistent session).")
-    ] = "doorgate-station",
-) -> None:
-    """Run the station: receive from every gateway, store each event once, show a live table."""
-    from station.live import run_station
+def _register_subcommands() -> None:
+    from gateway.cli_reader import reader_app
+    from station.cli import station_app
 
-    with user_errors():
-        asyncio.run(run_station(broker, db, share_group=share_group, client_id=client_id))
+    app.add_typer(station_app, name="station")
+    app.add_typer(reader_app, name="reader")
+
+
+_register_subcommands()
 
 
 def _table(*keys: str) -> Table:

@@ -13,10 +13,12 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sync.contract import check_segment
 from sync.mqtt import BrokerSettings
+from sync.signing import load_public_key
 
 _SECRET_KEYS = re.compile(r"(password|secret|hash_key|private_key|token)$", re.IGNORECASE)
 
@@ -103,6 +105,10 @@ class ReaderConfig(Base):
     direction: Literal["in", "out"] = "in"
     offline_after_s: float = Field(30.0, gt=0, description="Raise reader_offline after this.")
     debounce_s: float = Field(0.5, gt=0, description="Same card again only after this gap.")
+    address: int = Field(0, ge=0, le=126, description="OSDP peripheral address.")
+    scbk_file: str | None = Field(None, description="OSDP secure-channel key file (16 bytes hex).")
+    d0_line: int = Field(17, ge=0, description="Wiegand D0 GPIO line (port = gpiochip path).")
+    d1_line: int = Field(27, ge=0, description="Wiegand D1 GPIO line.")
 
 
 class DoorConfig(Base):
@@ -112,6 +118,26 @@ class DoorConfig(Base):
     backend: Literal["simulated", "gpiod"] = "simulated"
     unlock_s: float = Field(3.0, gt=0, le=60, description="How long the lock stays released.")
     fail_safe: bool = Field(False, description="True: the lock opens when power fails.")
+    chip: str = Field("/dev/gpiochip0", description="gpiochip of the relay and inputs (gpiod).")
+    relay_line: int = Field(5, ge=0, description="Lock relay output line (gpiod).")
+    contact_line: int = Field(6, ge=0, description="Door contact input line (gpiod).")
+    exit_line: int = Field(13, ge=0, description="Exit button input line (gpiod).")
+
+
+class StationLinkConfig(Base):
+    """The supervising station: its command key and who approves enrolments."""
+
+    public_key_file: str | None = Field(
+        None, description="Station's Ed25519 public key (PEM); enables signed commands."
+    )
+    approval: Literal["station", "local"] = Field(
+        "station",
+        description="station: enrolments wait for a signed approval; local: landlord approves.",
+    )
+    capacity_policy: Literal["refuse", "flag"] = Field(
+        "refuse",
+        description="Approving beyond a unit's capacity: refuse, or allow and raise an alert.",
+    )
 
 
 class GatewayConfig(Base):
@@ -122,6 +148,7 @@ class GatewayConfig(Base):
     secrets: SecretsConfig = SecretsConfig()
     broker: BrokerConfig = BrokerConfig()
     uplink: UplinkConfig = UplinkConfig()
+    station: StationLinkConfig = StationLinkConfig()
     readers: Annotated[list[ReaderConfig], Field(default_factory=list)]
     doors: Annotated[list[DoorConfig], Field(default_factory=lambda: [DoorConfig()])]
 
@@ -265,3 +292,15 @@ def broker_settings(config: GatewayConfig, config_path: Path | None) -> BrokerSe
         key_file=_path(section.key_file),
         keepalive=section.keepalive,
     )
+
+
+def station_public_key(config: GatewayConfig, config_path: Path | None) -> Ed25519PublicKey | None:
+    """The station's command-signing key, or None when no station key is configured."""
+    name = config.station.public_key_file
+    if name is None:
+        return None
+    try:
+        return load_public_key(read_secret(name, config_path))
+    except ValueError as err:
+        where = config_path or Path("<config>")
+        raise ConfigError(where, [(None, f"station.public_key_file {name}: {err}")]) from err

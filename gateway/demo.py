@@ -14,6 +14,7 @@ import secrets
 import signal
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -25,13 +26,16 @@ from rich.console import Console
 from drivers.simulators.rdm6300 import Rdm6300Simulator
 from gateway.app import Gateway, Outcome
 from gateway.broker import embedded_broker
-from gateway.config import broker_settings, load_config, read_secret
+from gateway.config import broker_settings, load_config, read_secret, station_public_key
 from rules.i18n import t
 from rules.identity import check_character, mask_uid
 from rules.model import CredentialKind, Unit
+from station.commands import Commander
 from station.consumer import StationConsumer
 from station.store import StationStore
+from sync.errors import LinkError
 from sync.mqtt import BrokerSettings
+from sync.signing import generate_keypair, load_private_key
 from sync.store import Store
 
 TAP_INTERVAL_S = 0.6
@@ -44,6 +48,8 @@ class DemoCard:
 
     uid: bytes
     holder: str
+    occupant_id: str | None = None
+    pending: bool = False
 
 
 def demo_id_number(birth: date, serial: int, region: str = "110105") -> str:
@@ -78,14 +84,23 @@ def seed_demo_building(store: Store, today: date) -> list[DemoCard]:
             store.approve(occupant.id, by="demo")
         if status == "moved_out":
             store.move_out(occupant.id)
-        cards.append(DemoCard(uid, name))
+        cards.append(DemoCard(uid, name, occupant.id, pending=status == "pending"))
     cards.append(DemoCard(bytes.fromhex("1A2B3C4D5E"), "?"))
     return cards
+
+
+def demo_script(cards: list[DemoCard]) -> list[DemoCard]:
+    """The tap order: the pending tenant is tapped twice, the station approves in between."""
+    script: list[DemoCard] = []
+    for card in cards:
+        script += [card, card] if card.pending else [card]
+    return script
 
 
 def write_demo_config(folder: Path, broker_url: str, port: str) -> Path:
     """Write the demo's doorgate.toml and hash key; return the config path."""
     (folder / "hash_key").write_text(secrets.token_hex(32))
+    generate_keypair(folder, "station")
     path = folder / "doorgate.toml"
     path.write_text(
         f"""# doorgate demo configuration (generated)
@@ -104,6 +119,10 @@ url = "{broker_url}"
 
 [uplink]
 heartbeat_s = 5
+
+[station]
+public_key_file = "station.pub"
+approval = "station"
 
 [[readers]]
 name = "entrance"
@@ -141,7 +160,7 @@ class DemoReport:
         self.console.print(
             f"[bold]网关 gateway[/] {record.ts:%H:%M:%S} {record.credential_masked} "
             f"{name:　<3} {record.unit_id or '-':6} [{colour}]{t(record.decision)}[/] {reasons} "
-            f"[dim]({outcome.latency_ms:.1f} ms, id {record.id[:13]}…)[/]"
+            f"[dim]({outcome.latency_ms:.1f} ms)[/]"
         )
 
     def on_station(self, kind: str, payload: dict[str, Any], is_new: bool) -> None:
@@ -193,8 +212,18 @@ async def _run(
         BrokerSettings.from_url(url, "doorgate-station-demo"),
         on_event=report.on_station,
     )
+    station_key = load_private_key((folder / "station.key").read_bytes())
+    commander = Commander(
+        BrokerSettings.from_url(url, "doorgate-station-cmd-demo"), station_key, station_store
+    )
     gateway = await stack.enter_async_context(
-        Gateway(config, hash_key=key, broker=broker_settings(config, config_path))
+        Gateway(
+            config,
+            hash_key=key,
+            broker=broker_settings(config, config_path),
+            config_path=config_path,
+            station_key=station_public_key(config, config_path),
+        )
     )
     gateway.callbacks.append(report.on_outcome)
     async with asyncio.TaskGroup() as tasks:
@@ -205,25 +234,101 @@ async def _run(
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(15):
                 await consumer.connected.wait()
-        tapped = await _tap_script(simulator, cards, taps, forever)
+                await gateway.uplink.connected.wait()
+        station = StationSteps(commander, gateway, console)
+        tapped = await _tap_script(simulator, demo_script(cards), taps, forever, station)
+        if tapped:
+            await station.remote_unlock()
         code = await _finish(gateway, report, tapped, console)
+        code = code or station.failures
         for runner in runners:
             runner.cancel()
     return code
 
 
+class StationSteps:
+    """What the station does during the demo: approve the pending tenant, unlock the door."""
+
+    def __init__(self, commander: Commander, gateway: Gateway, console: Console) -> None:
+        self.commander = commander
+        self.gateway = gateway
+        self.console = console
+        self.approved: set[str] = set()
+        self.failures = 0
+
+    async def before_tap(self, card: DemoCard, seen: set[bytes]) -> None:
+        """Approve a pending tenant the second time their card comes up."""
+        if not card.pending or card.uid not in seen or card.occupant_id in self.approved:
+            return
+        assert card.occupant_id is not None
+        topics = self.gateway.topics
+        reply = await self._retry(
+            lambda: self.commander.approve(
+                topics.site, topics.gateway, card.occupant_id or "", by="demo-station", wait=15
+            )
+        )
+        self._show("occupant_upsert (approve " + card.holder + ")", reply)
+        self.approved.add(card.occupant_id)
+
+    async def remote_unlock(self) -> None:
+        """Unlock the main door by signed command."""
+        topics = self.gateway.topics
+
+        async def unlock() -> dict[str, Any] | None:
+            _, reply = await self.commander.send(
+                topics.site, topics.gateway, "unlock", {"door": "main"}, wait=15
+            )
+            return reply
+
+        self._show("unlock main", await self._retry(unlock))
+
+    async def _retry(
+        self, action: Callable[[], Awaitable[dict[str, Any] | None]]
+    ) -> dict[str, Any] | None:
+        # The station's broker may be restarting (see README: stop the broker mid-demo).
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while True:
+            try:
+                return await action()
+            except LinkError as err:
+                if time.monotonic() > deadline:
+                    self.console.print(f"  [red]{err}[/]")
+                    return None
+                await asyncio.sleep(1.0)
+
+    def _show(self, what: str, reply: dict[str, Any] | None) -> None:
+        target = f"{self.gateway.topics.site}/{self.gateway.topics.gateway}"
+        self.console.print(f"  [magenta]{t('station.sent', name=what, target=target)}[/]")
+        if reply is None or not reply.get("ok"):
+            self.failures = 1
+            problem = t("station.no_reply", wait=15) if reply is None else str(reply)
+            self.console.print(f"  [red]{problem}[/]")
+            return
+        self.console.print(
+            f"  [magenta]{t('station.reply', code=reply['code'], message=reply['message'])}[/]"
+        )
+
+
 async def _tap_script(
-    simulator: Rdm6300Simulator, cards: list[DemoCard], taps: int, forever: bool
+    simulator: Rdm6300Simulator,
+    script: list[DemoCard],
+    taps: int,
+    forever: bool,
+    station: StationSteps,
 ) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     count = 0
-    script = itertools.cycle(cards)
+    seen: set[bytes] = set()
+    cards = itertools.cycle(script)
     try:
         while (forever or count < taps) and not stop.is_set():
-            await simulator.tap_uid(next(script).uid, repeats=2, interval=0.1)
+            card = next(cards)
+            await station.before_tap(card, seen)
+            seen.add(card.uid)
+            await simulator.tap_uid(card.uid, repeats=2, interval=0.1)
             count += 1
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(TAP_INTERVAL_S):
@@ -245,7 +350,7 @@ async def _finish(gateway: Gateway, report: DemoReport, tapped: int, console: Co
             break
         await asyncio.sleep(0.2)
     decided = await store.run(store.store.access_ids)
-    sent = len(decided) - await store.run(store.store.outbox_depth)
+    sent = len(decided - await store.run(store.store.outbox_ids))
     lost = len(decided - report.received)
     console.print(f"taps={tapped} decisions={report.decisions} duplicates={report.duplicates}")
     print(f"sent={sent} received={len(report.received)} lost={lost}", flush=True)  # noqa: T201

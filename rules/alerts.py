@@ -49,7 +49,8 @@ class Alert:
             device name.
         state: raised or cleared.
         counts: the numbers behind it, e.g. ``{"inside": 3, "capacity": 2}``.
-        evidence: ids of the events that prove it (on a clear: those that ended it, if any).
+        evidence: ids of the events that prove it; on a clear, the event that ended it or what
+            still holds (e.g. the entries of those still inside).
         at: local time of the edge.
     """
 
@@ -126,13 +127,6 @@ class CapacityCheck:
     approved_count: int
     capacity: int
 
-    def alert(self, unit_id: str, at: datetime, evidence: tuple[str, ...] = ()) -> Alert | None:
-        """The overcrowding alert to raise for a flagged (accepted but over) enrolment."""
-        if not (self.accepted and self.over_capacity):
-            return None
-        counts = {"approved": self.approved_count, "capacity": self.capacity}
-        return Alert(AlertKind.OVERCROWDING, unit_id, AlertState.RAISED, counts, evidence, at)
-
 
 def check_enrolment_capacity(
     unit: Unit, approved_count: int, policy: CapacityPolicy
@@ -142,7 +136,8 @@ def check_enrolment_capacity(
     Args:
         unit: the unit enrolled into.
         approved_count: approved occupants the unit would have if this one is accepted.
-        policy: `refuse` rejects the enrolment; `flag` accepts it and asks for an alert.
+        policy: `refuse` rejects the enrolment; `flag` accepts it, and the engine's roster check
+            then raises `overcrowding` with key ``<unit>:approved`` until the roster shrinks.
     """
     over = approved_count > unit.capacity
     accepted = not (over and policy is CapacityPolicy.REFUSE)

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from rules import anomalies, occupancy
-from rules.access import AccessState, DoorPolicy, evaluate, expire_pending
+from rules.access import AccessState, DoorPolicy, evaluate, expire_pending, tenancy_reasons
 from rules.alerts import AlertKind, CapacityPolicy, Episodes, device_offline
 from rules.anomalies import DoorCycle
 from rules.codec import decode, encode
@@ -34,6 +34,8 @@ from rules.outcome import Outcome, StepContext
 from rules.timewindows import NightWindow, add_working_days
 
 STATE_VERSION = 1
+#: Key suffix of the roster overcrowding episode (approved occupants over capacity).
+ROSTER = ":approved"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,8 @@ class RulesConfig:
         holidays: dates that are not working days.
         building_limit: building headcount limit; None disables `building_over_capacity`.
         offline_after_s: a device silent this long is offline.
+        roster_check_s: vacancy, tenancy and approval checks (a pass over every occupant) run on
+            a tick at most this often; the cheap checks run on every step.
         capacity_policy: what enrolment over capacity does (see `check_enrolment_capacity`).
     """
 
@@ -80,6 +84,7 @@ class RulesConfig:
     holidays: frozenset[date] = frozenset()
     building_limit: int | None = None
     offline_after_s: float = 60.0
+    roster_check_s: float = 60.0
     capacity_policy: CapacityPolicy = CapacityPolicy.FLAG
 
     def door(self, name: str) -> DoorPolicy:
@@ -125,7 +130,10 @@ class RulesState:
         doors: the current cycle of each door.
         denials: recent denials by credential key.
         strangers: days each stranger cluster was seen (within the window).
-        last_seen: when each occupant was last seen.
+        last_seen: when each occupant was last seen, as of the last roster check.
+        seen_recent: sightings since the last roster check. Kept apart so that an access only
+            copies this small mapping, not one entry per enrolled occupant.
+        roster_checked: when the roster checks last ran.
         devices: when each device last reported healthy.
         episodes: alerts currently raised.
     """
@@ -136,8 +144,14 @@ class RulesState:
     denials: Mapping[str, tuple[tuple[datetime, str], ...]] = field(default_factory=dict)
     strangers: Mapping[str, tuple[tuple[date, str], ...]] = field(default_factory=dict)
     last_seen: Mapping[str, Sighting] = field(default_factory=dict)
+    seen_recent: Mapping[str, Sighting] = field(default_factory=dict)
+    roster_checked: datetime | None = None
     devices: Mapping[str, tuple[DeviceKind, datetime]] = field(default_factory=dict)
     episodes: Episodes = field(default_factory=Episodes)
+
+    def seen(self, occupant_id: str) -> Sighting | None:
+        """When an occupant was last seen, if ever."""
+        return self.seen_recent.get(occupant_id) or self.last_seen.get(occupant_id)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (ISO times, enum values), versioned for future migrations."""
@@ -229,7 +243,8 @@ def _granted(
     config: RulesConfig,
 ) -> RulesState:
     entry = request.direction is Direction.IN
-    cycle = anomalies.permit(_cycle(state, request.door), request.at, request.event_id, entry)
+    cycle = _cycle(state, ctx, request.door, config)
+    cycle = anomalies.permit(cycle, request.at, request.event_id, entry)
     state = _with_cycle(state, request.door, cycle)
     passage = Passage(
         request.door, request.direction, request.at, decision.person_key, decision.unit_id,
@@ -284,11 +299,13 @@ def _on_face(
 
 def _pass(state: RulesState, ctx: StepContext, passage: Passage, config: RulesConfig) -> RulesState:
     window = timedelta(seconds=config.companion_window_s)
-    people = occupancy.pass_door(state.occupancy, passage, window, config.night)
+    people, passage = occupancy.resolve(state.occupancy, passage, window)
+    people = occupancy.pass_door(people, passage, window, config.night)
     state = replace(state, occupancy=people)
     if passage.direction is not Direction.IN:
         return state
-    cycle = anomalies.enter(_cycle(state, passage.door), passage.at, passage.key, passage.event_id)
+    cycle = _cycle(state, ctx, passage.door, config)
+    cycle = anomalies.enter(cycle, passage.at, passage.key, passage.event_id)
     if cycle.tailgating:
         counts = {"persons": len(cycle.persons), "grants": len(cycle.grants)}
         ctx.signal(AlertKind.TAILGATING, passage.door, True, counts, cycle.evidence)
@@ -309,7 +326,7 @@ def _stranger_seen(
 def _on_door(
     state: RulesState, event: DoorEvent, ctx: StepContext, config: RulesConfig
 ) -> RulesState:
-    cycle = _cycle(state, event.door)
+    cycle = _cycle(state, ctx, event.door, config)
     if event.action is DoorAction.OPENED:
         window = timedelta(seconds=config.grant_window_s)
         cycle, forced = anomalies.opened(cycle, event.at, event.id, window)
@@ -340,8 +357,13 @@ def _offline_kind(kind: DeviceKind) -> AlertKind:
     return AlertKind.READER_OFFLINE if kind is DeviceKind.READER else AlertKind.CAMERA_OFFLINE
 
 
-def _cycle(state: RulesState, door: str) -> DoorCycle:
-    return state.doors.get(door, DoorCycle())
+def _cycle(state: RulesState, ctx: StepContext, door: str, config: RulesConfig) -> DoorCycle:
+    """The door's current cycle; a stale one ends first, so old grants never excuse new entries."""
+    cycle = state.doors.get(door, DoorCycle())
+    if anomalies.idle(cycle, ctx.now, timedelta(seconds=config.door_cycle_s)):
+        ctx.signal(AlertKind.TAILGATING, door, False)
+        return DoorCycle()
+    return cycle
 
 
 def _with_cycle(state: RulesState, door: str, cycle: DoorCycle) -> RulesState:
@@ -352,7 +374,7 @@ def _seen(
     state: RulesState, ctx: StepContext, occupant_id: str, at: datetime, event_id: str | None
 ) -> RulesState:
     ctx.signal(AlertKind.VACANCY, occupant_id, False, {}, (event_id,) if event_id else ())
-    return replace(state, last_seen={**state.last_seen, occupant_id: Sighting(at, event_id)})
+    return replace(state, seen_recent={**state.seen_recent, occupant_id: Sighting(at, event_id)})
 
 
 # --- checks on every step -----------------------------------------------------------------------
@@ -407,7 +429,8 @@ def _check_overcrowding(
 ) -> None:
     by_unit = state.occupancy.inside_by_unit(ctx.now)
     night = config.night.contains(ctx.now)
-    for unit_id in sorted(set(by_unit) | set(ctx.episodes.keys(AlertKind.OVERCROWDING))):
+    raised = {k for k in ctx.episodes.keys(AlertKind.OVERCROWDING) if not k.endswith(ROSTER)}
+    for unit_id in sorted(set(by_unit) | raised):
         unit = site.units.get(unit_id)
         persons = sorted(by_unit.get(unit_id, []), key=lambda kp: (kp[1].at, kp[0]))
         capacity = unit.capacity if unit is not None else len(persons)
@@ -437,10 +460,13 @@ def _tick_checks(
     state: RulesState, ctx: StepContext, config: RulesConfig, site: Site
 ) -> RulesState:
     state = _check_strangers(state, ctx, config)
-    state = _check_vacancy(state, ctx, config, site)
-    _check_tenancy(ctx, config, site)
-    _check_approvals(ctx, config, site)
     _check_devices(state, ctx, config)
+    last = state.roster_checked
+    if last is None or ctx.now - last >= timedelta(seconds=config.roster_check_s):
+        state = _check_vacancy(state, ctx, config, site)
+        _check_tenancy(ctx, config, site)
+        _check_approvals(ctx, config, site)
+        _check_roster_capacity(ctx, site)
     return state
 
 
@@ -468,7 +494,7 @@ def _check_strangers(state: RulesState, ctx: StepContext, config: RulesConfig) -
 def _check_vacancy(
     state: RulesState, ctx: StepContext, config: RulesConfig, site: Site
 ) -> RulesState:
-    last_seen = dict(state.last_seen)
+    last_seen = {**state.last_seen, **state.seen_recent}
     for occupant_id in sorted(set(site.occupants) | set(ctx.episodes.keys(AlertKind.VACANCY))):
         occupant = site.occupants.get(occupant_id)
         if occupant is None or occupant.status is not OccupantStatus.APPROVED:
@@ -484,7 +510,7 @@ def _check_vacancy(
         evidence = (seen.event_id,) if seen.event_id else ()
         vacant = ctx.now - since > timedelta(days=limit)
         ctx.signal(AlertKind.VACANCY, occupant_id, vacant, counts, evidence)
-    return replace(state, last_seen=last_seen)
+    return replace(state, last_seen=last_seen, seen_recent={}, roster_checked=ctx.now)
 
 
 def _check_tenancy(ctx: StepContext, config: RulesConfig, site: Site) -> None:
@@ -511,6 +537,26 @@ def _check_approvals(ctx: StepContext, config: RulesConfig, site: Site) -> None:
             condition = ctx.now > due
         counts = {"working_days": config.approval_working_days}
         ctx.signal(AlertKind.APPROVAL_OVERDUE, occupant_id, condition, counts)
+
+
+def _check_roster_capacity(ctx: StepContext, site: Site) -> None:
+    """Overcrowding on paper: more approved occupants in their tenancy than the unit's capacity.
+
+    Keyed ``<unit>:approved`` so that it is an episode of its own, apart from the night count.
+    """
+    approved: dict[str, int] = {}
+    today = ctx.now.date()
+    for occupant in site.occupants.values():
+        if occupant.status is OccupantStatus.APPROVED and not tenancy_reasons(occupant, today):
+            approved[occupant.unit_id] = approved.get(occupant.unit_id, 0) + 1
+    keys = ctx.episodes.keys(AlertKind.OVERCROWDING)
+    raised = {k.removesuffix(ROSTER) for k in keys if k.endswith(ROSTER)}
+    for unit_id in sorted(set(approved) | raised):
+        unit = site.units.get(unit_id)
+        count = approved.get(unit_id, 0)
+        condition = unit is not None and count > unit.capacity
+        counts = {"approved": count, "capacity": unit.capacity if unit else 0}
+        ctx.signal(AlertKind.OVERCROWDING, unit_id + ROSTER, condition, counts)
 
 
 def _check_devices(state: RulesState, ctx: StepContext, config: RulesConfig) -> None:

@@ -69,3 +69,9 @@ def keyed_hash(secret: bytes, kind: str, value: str) -> str:
     if len(secret) < 16:
         raise ValueError("the hashing secret must be at least 16 bytes")
     return hmac.new(secret, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def mask_name(name: str) -> str:
+    """Keep the family name (first character): ``张伟`` → ``张*``, ``欧阳娜娜`` → ``欧***``."""
+    name = name.strip()
+    return name[:1] + "*" * max(1, len(name) - 1) if name else ""

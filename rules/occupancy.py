@@ -98,12 +98,15 @@ class OccupancyState:
         known_inside: how many keyed persons are inside (kept in step with `persons`).
         anonymous_inside: bodies inside that the camera could not identify.
         recent: entries of the last companion window, for pairing strangers with occupants.
+        aliases: stranger keys known to be a visitor's face (the camera cannot match a visitor,
+            who has no enrolled template), so the visitor is not counted twice.
     """
 
     persons: Mapping[str, Presence] = field(default_factory=dict)
     known_inside: int = 0
     anonymous_inside: int = 0
     recent: tuple[Entry, ...] = ()
+    aliases: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def headcount(self) -> int:
@@ -131,6 +134,34 @@ class OccupancyState:
 def is_stranger(key: str) -> bool:
     """Whether a person key names an anonymous face cluster."""
     return key.startswith("stranger:")
+
+
+def resolve(
+    state: OccupancyState, passage: Passage, window: timedelta = timedelta(seconds=10)
+) -> tuple[OccupancyState, Passage]:
+    """Map a stranger's face to the visitor who just entered with a pass at the same door.
+
+    A visitor's card grant and their unmatched face are one person: the first stranger entering
+    within `window` of a visitor's grant becomes that visitor's alias until the visitor leaves.
+    """
+    key = passage.key
+    if key is None or not is_stranger(key):
+        return state, passage
+    alias = state.aliases.get(key)
+    if alias is None and passage.direction is Direction.IN:
+        alias = _unclaimed_visitor(state, passage, window)
+        if alias is not None:
+            state = replace(state, aliases={**state.aliases, key: alias})
+    return state, (replace(passage, key=alias) if alias is not None else passage)
+
+
+def _unclaimed_visitor(state: OccupancyState, passage: Passage, window: timedelta) -> str | None:
+    claimed = set(state.aliases.values())
+    for entry in reversed(state.recent):
+        fresh = timedelta(0) <= passage.at - entry.at <= window and entry.door == passage.door
+        if fresh and entry.key.startswith("visitor:") and entry.key not in claimed:
+            return entry.key
+    return None
 
 
 def pass_door(
@@ -161,6 +192,10 @@ def _exit(state: OccupancyState, passage: Passage, key: str) -> OccupancyState:
         persons.pop(key, None)  # nothing to remember about a stranger who left
     else:
         persons[key] = Presence(Side.OUTSIDE, passage.at, passage.event_id, passage.unit_id)
+    if key.startswith("visitor:"):
+        # The visitor left: their face is a stranger again (next visit binds afresh).
+        aliases = {face: who for face, who in state.aliases.items() if who != key}
+        state = replace(state, aliases=aliases)
     if current is not None:
         return replace(state, persons=persons, known_inside=state.known_inside - 1)
     # Side unknown: they most likely came in unseen (tailgating, or inside since start-up), so

@@ -105,6 +105,19 @@ class StationConsumer:
             async for message in client.messages:
                 self.handle(str(message.topic), _as_bytes(message.payload))
 
+    def _file(self, kind: str, payload: dict[str, Any]) -> None:
+        # Alerts, enrolments and replies also land in their own tables for the station's work.
+        try:
+            if kind.startswith("alert/"):
+                self.store.add_alert(payload)
+            elif kind == "enrolment/request":
+                self.store.add_enrolment(payload)
+            elif kind.startswith("reply/"):
+                self.store.add_reply(payload)
+        except KeyError as err:
+            self.rejected += 1
+            logger.warning("station: %s payload lacks %s", kind, err)
+
     def handle(self, topic: str, raw: bytes) -> None:
         """Store one message; malformed ones are logged and counted, never fatal."""
         try:
@@ -118,6 +131,8 @@ class StationConsumer:
             is_new = True
         else:
             is_new = self.store.add_event(topic, kind, payload)
+            if is_new:
+                self._file(kind, payload)
         if self.on_event is not None:
             self.on_event(kind, payload, is_new)
 

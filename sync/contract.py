@@ -17,9 +17,15 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
+from rules.identity import mask_name
+from rules.model import Occupant
+
 PREFIX = "doorgate/v1"
 SCHEMA_ACCESS = "doorgate.event.access/1"
 SCHEMA_STATUS = "doorgate.status/1"
+SCHEMA_ENROLMENT = "doorgate.enrolment.request/1"
+SCHEMA_DOOR = "doorgate.event.door/1"
+SCHEMA_ALERT = "doorgate.alert/1"
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -123,5 +129,58 @@ def access_payload(record: AccessRecord, topics: Topics) -> dict[str, Any]:
         unit=record.unit_id,
         decision=record.decision,
         reasons=list(record.reasons),
+    )
+    return payload
+
+
+def enrolment_payload(
+    occupant: Occupant, name: str, version: int, topics: Topics
+) -> dict[str, Any]:
+    """The ``enrolment/request`` payload: masked name and ID number, unit and tenancy."""
+    payload = envelope(SCHEMA_ENROLMENT, new_event_id(), datetime.now(UTC), topics)
+    payload.update(
+        occupant=occupant.id,
+        unit=occupant.unit_id,
+        name_masked=mask_name(name),
+        id_masked=occupant.id_masked,
+        valid_from=occupant.valid_from.isoformat(),
+        valid_to=occupant.valid_to.isoformat() if occupant.valid_to else None,
+        version=version,
+    )
+    return payload
+
+
+def door_payload(
+    door: str, action: str, topics: Topics, *, command_id: str | None = None
+) -> dict[str, Any]:
+    """An ``event/door`` payload."""
+    payload = envelope(SCHEMA_DOOR, new_event_id(), datetime.now(UTC), topics)
+    payload.update(door=door, action=action)
+    if command_id is not None:
+        payload["command_id"] = command_id
+    return payload
+
+
+def alert_payload(
+    kind: str,
+    key: str,
+    state: str,
+    topics: Topics,
+    *,
+    unit: str | None = None,
+    counts: dict[str, float] | None = None,
+    evidence: tuple[str, ...] = (),
+    message: str = "",
+) -> dict[str, Any]:
+    """An ``alert/<kind>`` payload (raised or cleared)."""
+    payload = envelope(SCHEMA_ALERT, new_event_id(), datetime.now(UTC), topics)
+    payload.update(
+        kind=kind,
+        key=key,
+        state=state,
+        unit=unit,
+        counts=counts or {},
+        evidence=list(evidence),
+        message=message,
     )
     return payload

@@ -99,6 +99,20 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
 ]
 
+MIGRATIONS.append(
+    (
+        2,
+        "signed downlink: nonces and station versions",
+        """
+        CREATE TABLE nonces (
+            nonce TEXT PRIMARY KEY,
+            expires_at TEXT NOT NULL
+        );
+        ALTER TABLE occupants ADD COLUMN remote_version INTEGER NOT NULL DEFAULT 0;
+        """,
+    )
+)
+
 LATEST = MIGRATIONS[-1][0]
 
 

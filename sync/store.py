@@ -39,7 +39,7 @@ from rules.model import (
     OccupantStatus,
     Unit,
 )
-from sync.contract import AccessRecord
+from sync.contract import AccessRecord, Topics, dumps, enrolment_payload
 from sync.errors import NotFound, StoreError, ValidationError
 from sync.migrations import migrate
 
@@ -79,14 +79,16 @@ class Store:
     Args:
         db: an open sqlite-utils database (already migrated; use `Store.open`).
         secret: the HMAC key for ID numbers and card UIDs (from the credentials directory).
+        topics: this gateway's topics; when given, enrolments queue an ``enrolment/request``.
     """
 
-    def __init__(self, db: Database, secret: bytes) -> None:
+    def __init__(self, db: Database, secret: bytes, topics: Topics | None = None) -> None:
         self.db = db
         self._secret = secret
+        self.topics = topics
 
     @classmethod
-    def open(cls, path: Path | str, secret: bytes) -> Store:
+    def open(cls, path: Path | str, secret: bytes, topics: Topics | None = None) -> Store:
         """Open (creating if needed) and migrate the database at `path`; WAL, durable commits."""
         path = Path(path)
         try:
@@ -102,7 +104,7 @@ class Store:
             migrate(db)
         except sqlite3.Error as err:
             raise StoreError(f"cannot open database {path}: {err}") from err
-        return cls(db, secret)
+        return cls(db, secret, topics)
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL)."""
@@ -204,6 +206,9 @@ class Store:
             now = _now()
             row = {**_occupant_row(occupant), "id_hash": id_hash, "created": now, "updated": now}
             db.table("occupants").insert(row)
+            if self.topics is not None:
+                request = enrolment_payload(occupant, name, 1, self.topics)
+                self._enqueue(db, request["id"], "enrolment/request", dumps(request))
         return occupant
 
     def get_occupant(self, occupant_id: str) -> Occupant:
@@ -265,6 +270,73 @@ class Store:
             db.table("occupants").update(occupant_id, fields)
         return self.get_occupant(occupant_id)
 
+    # --- changes from the station (signed commands) -------------------------------------
+
+    def use_nonce(self, nonce: str, expires_at: datetime) -> bool:
+        """Record a command nonce; False when it was seen before (a replay)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM nonces WHERE expires_at < ?", [datetime.now(UTC).isoformat()])
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO nonces (nonce, expires_at) VALUES (?, ?)",
+                [nonce, expires_at.astimezone(UTC).isoformat()],
+            )
+        return cursor.rowcount == 1
+
+    def apply_station_change(
+        self, occupant_id: str, version: int, change: dict[str, Any]
+    ) -> tuple[str, Occupant]:
+        """Apply a versioned change from the station; idempotent.
+
+        Returns ``("applied", occupant)``, or ``("stale", occupant)`` when `version` is not newer
+        than the last one applied (a redelivery or an out-of-order command), which changes nothing.
+        ``change`` may hold ``status`` (pending/approved/suspended/moved_out), ``valid_from``,
+        ``valid_to`` and ``approved_by``.
+        """
+        occupant = self.get_occupant(occupant_id)
+        row = next(self.db.table("occupants").rows_where("id = ?", [occupant_id]))
+        if version <= row["remote_version"]:
+            return "stale", occupant
+        fields: dict[str, Any] = {"remote_version": version, "updated": _now()}
+        for key in ("valid_from", "valid_to", "approved_by"):
+            if key in change:
+                fields[key] = change[key]
+        status = change.get("status")
+        if status is not None:
+            fields["status"] = status
+            if status == OccupantStatus.APPROVED and occupant.status != OccupantStatus.APPROVED:
+                fields["approved_at"] = fields["updated"]
+                fields.setdefault("approved_by", "station")
+        with self.transaction() as db:
+            if status in {"suspended", "moved_out"}:
+                db.execute(
+                    "UPDATE credentials SET status = 'revoked' WHERE occupant_id = ?", [occupant_id]
+                )
+            if status == "moved_out":
+                db.execute("DELETE FROM face_templates WHERE occupant_id = ?", [occupant_id])
+            db.execute("UPDATE occupants SET version = version + 1 WHERE id = ?", [occupant_id])
+            db.table("occupants").update(occupant_id, fields)
+        return "applied", self.get_occupant(occupant_id)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Every occupant as the station may see it (masked), for a full resync."""
+        sql = """SELECT id, unit_id, id_masked, status, valid_from, valid_to, version,
+                 remote_version FROM occupants ORDER BY id"""
+        return list(self.db.query(sql))
+
+    def get_state(self, key: str) -> str | None:
+        """A value from ``sync_state``."""
+        rows = self.db.execute("SELECT value FROM sync_state WHERE key = ?", [key]).fetchall()
+        return str(rows[0][0]) if rows else None
+
+    def set_state(self, key: str, value: str) -> None:
+        """Store a value in ``sync_state``."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO sync_state (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
+
     # --- credentials ---------------------------------------------------------------------
 
     def add_card(self, occupant_id: str, kind: CredentialKind, uid_hex: str) -> Credential:
@@ -315,6 +387,25 @@ class Store:
         credential = Credential(int(row["cid"]), row["id"], kind, CredentialStatus(row["cstatus"]))
         return credential, _occupant(row)
 
+    def resolve_id_number(self, id_number: str) -> tuple[Credential | None, Occupant | None]:
+        """Find the occupant whose resident ID card was read (以证管人: the card is the credential).
+
+        The newest enrolment that has not moved out wins; a moved-out person is still found, so
+        the decision can say "moved out" rather than "unknown".
+        """
+        sql = """SELECT * FROM occupants WHERE id_hash = ?
+                 ORDER BY status = 'moved_out', created DESC LIMIT 1"""
+        rows = list(self.db.query(sql, [self.hash_id_number(id_number.upper())]))
+        if not rows:
+            return None, None
+        occupant = _occupant(rows[0])
+        status = (
+            CredentialStatus.REVOKED
+            if occupant.status is OccupantStatus.MOVED_OUT
+            else CredentialStatus.ACTIVE
+        )
+        return Credential(0, occupant.id, CredentialKind.IDCARD, status), occupant
+
     # --- access log and outbox -----------------------------------------------------------
 
     def record_access(self, record: AccessRecord, topic: str, payload: str) -> None:
@@ -363,6 +454,10 @@ class Store:
         with self.transaction() as db:
             marks = ",".join("?" * len(seqs))
             db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", seqs)
+
+    def outbox_ids(self) -> set[str]:
+        """Event ids still waiting in the outbox."""
+        return {r[0] for r in self.db.execute("SELECT event_id FROM outbox").fetchall()}
 
     def outbox_depth(self) -> int:
         """How many messages wait for the broker."""

@@ -19,6 +19,7 @@ from typing import Any
 import aiomqtt
 
 from sync.contract import SCHEMA_STATUS, Topics, dumps, envelope, new_event_id
+from sync.downlink import Downlink
 from sync.errors import LinkError
 from sync.mqtt import BrokerSettings, make_client
 from sync.store import AsyncStore, OutboxRow
@@ -73,6 +74,7 @@ class Uplink:
         self._wake = asyncio.Event()
         self._started = time.monotonic()
         self._on_acked: list[Callable[[list[OutboxRow]], None]] = []
+        self.downlink: Downlink | None = None
 
     def notify(self) -> None:
         """Tell the uplink that new rows wait in the outbox (saves a poll interval)."""
@@ -100,7 +102,10 @@ class Uplink:
             depth = await self.store.run(self.store.store.outbox_depth)
             logger.warning(
                 "uplink: broker %s unreachable (%s); %d queued; retry in %.1f s",
-                self.broker.url, failure, depth, delay,
+                self.broker.url,
+                failure,
+                depth,
+                delay,
             )
             attempt += 1
             await asyncio.sleep(delay)
@@ -124,6 +129,8 @@ class Uplink:
                 async with asyncio.TaskGroup() as tasks:
                     tasks.create_task(self._drain(client), name="uplink-drain")
                     tasks.create_task(self._heartbeat(client), name="uplink-heartbeat")
+                    if self.downlink is not None:
+                        tasks.create_task(self._commands(client, self.downlink), name="downlink")
             except asyncio.CancelledError:
                 await self._say_offline(client)
                 raise
@@ -131,10 +138,19 @@ class Uplink:
     async def _say_offline(self, client: aiomqtt.Client) -> None:
         # A clean shutdown sends DISCONNECT, which suppresses the last will: say it ourselves.
         try:
-            await client.publish(self.topics.status, self._status("offline"), qos=1,
-                                 retain=True, timeout=2)
+            await client.publish(
+                self.topics.status, self._status("offline"), qos=1, retain=True, timeout=2
+            )
         except (aiomqtt.MqttError, TimeoutError) as err:
             logger.warning("uplink: could not publish offline status: %s", err)
+
+    async def _commands(self, client: aiomqtt.Client, downlink: Downlink) -> None:
+        # Same connection and persistent session: commands sent while we were away are queued.
+        await client.subscribe(downlink.subscription, qos=1)
+        async for message in client.messages:
+            raw = message.payload
+            data = bytes(raw) if isinstance(raw, bytes | bytearray) else str(raw).encode()
+            await downlink.handle(str(message.topic), data)
 
     async def _publish_status(self, client: aiomqtt.Client) -> None:
         status = json.loads(self._status("online"))

@@ -76,7 +76,11 @@ class TemplateIndex:
     @property
     def nbytes(self) -> int:
         """Memory held by the template arrays."""
-        return self._pos.nbytes + self._neg.nbytes + self._pos_norm2.nbytes
+        return int(self._pos.nbytes + self._neg.nbytes + self._pos_norm2.nbytes)
+
+    def positive_rows(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.object_]]:
+        """The positive templates and the occupant of each row (for comparisons and tests)."""
+        return self._pos, self.names[self._pos_codes]
 
     def distances(self, query: Encoding) -> npt.NDArray[np.float32]:
         """Distance from `query` to every positive template (one matrix-vector product)."""

@@ -214,9 +214,13 @@ _dates = st.dates(dt.date(1900, 1, 1), dt.date(2099, 12, 31))
 
 
 @given(_names, _dates, st.integers(0, 999), st.one_of(st.none(), _dates))
-def test_resident_text_round_trip(name: str, birth: dt.date, seq: int, valid_to: dt.date | None) -> None:
+def test_resident_text_round_trip(
+    name: str, birth: dt.date, seq: int, valid_to: dt.date | None
+) -> None:
     first17 = f"110105{birth:%Y%m%d}{seq:03d}"
-    card = sample_card(name=name, birth=birth, id_number=first17 + id_check_char(first17), valid_to=valid_to)
+    card = sample_card(
+        name=name, birth=birth, id_number=first17 + id_check_char(first17), valid_to=valid_to
+    )
     assert parse_text_block(encode_text_block(card)) == card
 
 

@@ -190,4 +190,4 @@ async def test_unplug_and_replug_needs_a_new_session(port: Path) -> None:
 
 
 def test_nack_constant() -> None:
-    assert NACK == bytes.fromhex(FIX["nack"])
+    assert bytes.fromhex(FIX["nack"]) == NACK

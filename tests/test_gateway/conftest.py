@@ -35,6 +35,9 @@ url = "{broker_url}"
 [uplink]
 heartbeat_s = 1
 
+[station]
+approval = "local"
+
 [[readers]]
 name = "entrance"
 kind = "rdm6300"

@@ -231,3 +231,11 @@ def test_every_command_has_help() -> None:
         return missing
 
     assert walk(get_command(app), "doorgate") == []
+
+
+def test_local_approval_is_refused_where_the_station_approves(config: Path) -> None:
+    occupant = enrol(config)
+    config.write_text(config.read_text().replace('approval = "local"', 'approval = "station"'))
+    code, out = dg(config, "occupant", "approve", occupant)
+    assert code == 1
+    assert "approved by the station" in " ".join(out.split())
