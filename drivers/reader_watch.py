@@ -129,6 +129,7 @@ def open_reader(
     osdp_address: int = 0,
     wiegand_lines: tuple[int, int] = (17, 27),
     on_reject: Any = None,
+    debounce: float | None = None,
 ) -> ReaderDevice[Record]:
     """Build the (unopened) reader device for `kind` on `port`.
 
@@ -141,21 +142,24 @@ def open_reader(
         osdp_address: OSDP PD address.
         wiegand_lines: GPIO offsets of D0 and D1.
         on_reject: ID card rejections callback.
+        debounce: seconds before the same card counts again (default per model).
     """
     kind = ReaderKind(kind)
     rate = baud or DEFAULT_BAUD.get(kind, 9600)
     if kind is ReaderKind.WIEGAND:
-        return WiegandReader(GpiodEdgeSource(port, *wiegand_lines, name=name))
+        source = GpiodEdgeSource(port, *wiegand_lines, name=name)
+        return WiegandReader(source, debounce=1.0 if debounce is None else debounce)
     if kind is ReaderKind.OSDP:
         scbk = load_scbk(scbk_file) if scbk_file else None
         return OsdpReader(port, address=osdp_address, baudrate=rate, scbk=scbk, name=name)
     transport = SerialTransport(port, rate, name=name)
     if kind is ReaderKind.IDCARD:
         rates = (rate, 9600) if rate != 9600 else (9600,)
-        return IdCardReader(transport, baudrates=rates, on_reject=on_reject)
+        gap = 3.0 if debounce is None else debounce
+        return IdCardReader(transport, baudrates=rates, on_reject=on_reject, debounce=gap)
     if kind is ReaderKind.PN532:
-        return Pn532Reader(transport)
-    return Rdm6300Reader(transport)
+        return Pn532Reader(transport, debounce=0.5 if debounce is None else debounce)
+    return Rdm6300Reader(transport, debounce=0.5 if debounce is None else debounce)
 
 
 async def watch(

@@ -104,7 +104,9 @@ class ReaderConfig(Base):
     door: str = Field("main", description="The door this reader opens.")
     direction: Literal["in", "out"] = "in"
     offline_after_s: float = Field(30.0, gt=0, description="Raise reader_offline after this.")
-    debounce_s: float = Field(0.5, gt=0, description="Same card again only after this gap.")
+    debounce_s: float | None = Field(
+        None, gt=0, description="Same card again only after this gap (default per reader model)."
+    )
     address: int = Field(0, ge=0, le=126, description="OSDP peripheral address.")
     scbk_file: str | None = Field(None, description="OSDP secure-channel key file (16 bytes hex).")
     d0_line: int = Field(17, ge=0, description="Wiegand D0 GPIO line (port = gpiochip path).")

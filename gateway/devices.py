@@ -29,6 +29,7 @@ def make_reader(reader: ReaderConfig, config_path: Path | None) -> ReaderDevice[
         scbk_file=scbk,
         osdp_address=reader.address,
         wiegand_lines=(reader.d0_line, reader.d1_line),
+        debounce=reader.debounce_s,
     )
     return device
 

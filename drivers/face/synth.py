@@ -90,19 +90,22 @@ def write_video(path: Path, frames: Iterable[Image], fps: float = 10.0) -> Path:
 
 
 def entering(photo: Image, size: tuple[int, int], *, face_height: int, empty: int,
-             steps: int, visible: int, seed: int = 0) -> tuple[list[Image], int]:
+             steps: int, visible: int, seed: int = 0,
+             y: float | None = None) -> tuple[list[Image], int]:
     """A person stepping into view: `empty` frames, `steps` frames sliding in, then `visible`.
 
-    Returns the frames and the index of the first frame with the whole photo in view.
+    While sliding in, the photo's centre stays left of the frame edge's inside, so the face is
+    cut by the edge; the face is whole only from the returned index on. `y` is the photo
+    centre's row (default: the middle).
     """
     w, h = size
     scene = background(size, seed)
-    final = (w / 2, h / 2)
+    final = (w / 2, h / 2 if y is None else y)
     ph_w = photo.shape[1] * face_height / photo.shape[0]
-    start_x = -ph_w / 2  # centred on the left edge: half the photo outside
+    start_x = -ph_w / 2  # fully outside
     frames = [scene.copy() for _ in range(empty)]
     for i in range(1, steps + 1):
-        x = start_x + (final[0] - start_x) * i / (steps + 1)
+        x = start_x + (0 - start_x) * i / steps  # up to centred on the left edge
         frames.append(place(scene, photo, (x, final[1]), face_height))
     first = len(frames)
     frames += [place(scene, photo, final, face_height) for _ in range(visible)]
