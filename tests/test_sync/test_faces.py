@@ -81,7 +81,7 @@ def test_clusters_save_load_update_and_purge(store: Store) -> None:
 
 
 def test_naive_times_are_refused(store: Store) -> None:
-    naive = datetime(2025, 3, 1, 12)  # noqa: DTZ001 - the point of the test
+    naive = datetime(2025, 3, 1, 12)
     with pytest.raises(ValidationError, match="timezone"):
         faces.save_cluster(store.db, faces.StoredCluster(None, np.zeros(128, np.float32), 1,
                                                          naive, naive))
