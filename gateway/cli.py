@@ -330,11 +330,16 @@ def _tap_uid(config_path: Path, reader_name: str, timeout: float) -> str:
 
 
 def _register_subcommands() -> None:
+    from gateway.cli_bench import bench_app
+    from gateway.cli_face import enrol_app, face_app
     from gateway.cli_reader import reader_app
     from station.cli import station_app
 
     app.add_typer(station_app, name="station")
     app.add_typer(reader_app, name="reader")
+    app.add_typer(face_app, name="face")
+    app.add_typer(enrol_app, name="enrol")
+    app.add_typer(bench_app, name="bench")
 
 
 _register_subcommands()

@@ -119,6 +119,14 @@ def t(key: str, **values: object) -> str:
     return text.format(**values) if values else text
 
 
+def add_messages(messages: dict[str, dict[str, str]]) -> None:
+    """Add a module's messages to the one catalogue (each entry needs ``zh`` and ``en``)."""
+    for key, entry in messages.items():
+        if set(entry) != {"zh", "en"}:
+            raise ValueError(f"message {key!r} needs exactly zh and en")
+        _MESSAGES[key] = entry
+
+
 def keys() -> set[str]:
     """Every message key (tests check each has both languages)."""
     return set(_MESSAGES)
