@@ -121,7 +121,7 @@ def paho_loop(url: str, count: int, window: int) -> float:
     return elapsed
 
 
-async def bench_uplink(events: int = 20_000, window: int = 100,
+async def bench_uplink(events: int = 20_000, window: int = 200,
                        progress: Callable[[str, int], None] | None = None) -> dict[str, Any]:
     """Run both and report events/s, their ratio and what is left in the outbox."""
     with tempfile.TemporaryDirectory(prefix="doorgate-bench-") as tmp:

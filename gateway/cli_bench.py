@@ -19,7 +19,7 @@ err = Console(stderr=True)
 @bench_app.command("uplink")
 def bench_uplink_command(
     events: Annotated[int, typer.Option(help="Backlog size to drain.")] = 20_000,
-    window: Annotated[int, typer.Option(help="Publishes awaiting PUBACK at once.")] = 100,
+    window: Annotated[int, typer.Option(help="Publishes awaiting PUBACK at once.")] = 200,
 ) -> None:
     """Outbox → local broker at QoS 1, against a raw paho loop in the same run."""
     from gateway.bench_uplink import bench_uplink

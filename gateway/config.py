@@ -90,7 +90,7 @@ class BrokerConfig(Base):
 class UplinkConfig(Base):
     """Outbox publishing."""
 
-    window: int = Field(100, ge=1, le=1000, description="Publishes awaiting PUBACK at once.")
+    window: int = Field(200, ge=1, le=1000, description="Publishes awaiting PUBACK at once.")
     heartbeat_s: float = Field(30.0, gt=0, description="Seconds between status refreshes.")
 
 

@@ -74,6 +74,7 @@ def make_client(
     *,
     will: aiomqtt.Will | None = None,
     clean_session: bool = False,
+    inflight: int = 200,
 ) -> aiomqtt.Client:
     """A client with a persistent session (QoS 1 messages survive our reconnects)."""
     client = aiomqtt.Client(
@@ -87,7 +88,7 @@ def make_client(
         keepalive=settings.keepalive,
         tls_context=settings.tls_context(),
         timeout=10,
-        max_inflight_messages=200,
+        max_inflight_messages=inflight,
         max_queued_outgoing_messages=0,
     )
     # Our uplink keeps a window of publishes waiting for PUBACK; aiomqtt would warn on each.
