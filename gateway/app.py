@@ -28,9 +28,20 @@ from drivers.types import CardRead, KeyPress
 from gateway.commands import command_handlers
 from gateway.config import GatewayConfig, ReaderConfig
 from gateway.devices import Read, credential_of, make_door, make_reader
-from rules.access import decide
+from gateway.rules_runtime import RulesRuntime
 from rules.identity import mask_uid
-from rules.model import AccessRequest, CredentialKind, Decision, Direction, Occupant
+from rules.events import DoorAction, Tick
+from rules.events import DoorEvent as RulesDoorEvent
+from rules.model import (
+    AccessRequest,
+    CredentialKind,
+    Decision,
+    Direction,
+    Occupant,
+    Reason,
+    Verdict,
+)
+from rules.outcome import Outcome as RulesOutcome
 from sync.contract import (
     AccessRecord,
     Topics,
@@ -127,6 +138,9 @@ class Gateway:
             )
             self._store = AsyncStore(store)
             stack.push_async_callback(self._store.aclose)
+            self.rules = RulesRuntime(self.config, self._store)
+            await self.rules.load()
+            stack.push_async_callback(self.rules.save)
             for door in self.config.doors:
                 self.doors[door.name] = await stack.enter_async_context(make_door(door))
             self._uplink = self._make_uplink(self._store)
@@ -148,7 +162,7 @@ class Gateway:
             heartbeat=self.config.uplink.heartbeat_s,
         )
         if self._station_key is not None:
-            handlers = command_handlers(store, self.topics, self.unlock)
+            handlers = command_handlers(store, self.topics, self.remote_unlock, self._changed)
             uplink.downlink = Downlink(
                 store, self.topics, self._station_key, handlers, uplink.notify
             )
@@ -174,14 +188,41 @@ class Gateway:
                 tasks.create_task(self._supervise(reader), name=f"reader-{reader.name}")
             for name, door in self.doors.items():
                 tasks.create_task(self._door_events(name, door), name=f"door-{name}")
+            tasks.create_task(self._ticks(), name="rules-tick")
 
-    async def unlock(self, door: str) -> bool:
-        """Release a door for its configured pulse; False if there is no such door."""
+    async def remote_unlock(self, door: str) -> bool:
+        """Release a door on the station's order; False if there is no such door."""
         actuator = self.doors.get(door)
         if actuator is None:
             return False
+        now = datetime.now(self.tz)
+        await self._apply(self.rules.step(RulesDoorEvent(new_event_id(), now, door, DoorAction.GRANT), now))
         await actuator.unlock()
         return True
+
+    async def _changed(self) -> None:
+        # Occupants or thresholds changed by a station command: the rules see them at once.
+        await self.rules.load()
+
+    async def _ticks(self) -> None:
+        last_site = time.monotonic()
+        while True:
+            await asyncio.sleep(self.config.rules.tick_s)
+            if time.monotonic() - last_site > self.rules.config.roster_check_s:
+                await self.rules.reload_site()  # enrolments made with the CLI or portal
+                await self.rules.save()
+                last_site = time.monotonic()
+            now = datetime.now(self.tz)
+            await self._apply(self.rules.step(Tick(now), now))
+
+    async def _apply(self, outcome: RulesOutcome) -> None:
+        """Queue every alert edge the rules produced."""
+        for alert in outcome.alerts:
+            unit = alert.key.split(":")[0] if alert.kind.value == "overcrowding" else None
+            await self.queue_alert(
+                alert.kind.value, alert.key, alert.state.value, unit=unit,
+                counts=dict(alert.counts), evidence=tuple(alert.evidence),
+            )
 
     # --- readers ---------------------------------------------------------------------------
 
@@ -222,12 +263,18 @@ class Gateway:
             credential, occupant = await self.store.run(store.resolve_card, kind, value)
             masked = mask_uid(value)
         now = datetime.now(self.tz)
+        event_id = new_event_id()
+        ic = kind is CredentialKind.IC
         request = AccessRequest(
-            reader.door, Direction(reader.direction), kind, now, credential, occupant
+            reader.door, Direction(reader.direction), kind, now, credential, occupant,
+            event_id=event_id,
+            presented=store.hash_uid(kind, value) if ic else store.hash_id_number(value),
+            id_hash=None if ic else store.hash_id_number(value),
         )
-        decision = decide(request)
+        rules_outcome = self.rules.step(request, now)
+        decision = rules_outcome.decision or Decision(Verdict.DENY, (Reason.UNKNOWN_CREDENTIAL,))
         record = AccessRecord(
-            id=new_event_id(),
+            id=event_id,
             ts=now,
             door=reader.door,
             direction=reader.direction,
@@ -242,6 +289,7 @@ class Gateway:
         if decision.allowed:
             await self.doors[reader.door].unlock()
         await self._feedback(reader.name, decision.allowed)
+        await self._apply(rules_outcome)
         outcome = Outcome(record, occupant, decision, (time.monotonic() - read.monotonic) * 1000)
         self._report(outcome)
         return outcome
@@ -304,15 +352,17 @@ class Gateway:
             await self._on_door_event(name, door, event)
 
     async def _on_door_event(self, name: str, door: Door, event: DoorEvent) -> None:
-        action = event.kind.value
-        if action == "opened" and door.locked:
-            action = "forced"
-            await self.queue_alert("door_forced", name, "raised")
-        payload = door_payload(name, action, self.topics)
+        now = datetime.now(self.tz)
+        payload = door_payload(name, event.kind.value, self.topics)
+        rules_event = RulesDoorEvent(payload["id"], now, name, DoorAction(event.kind.value))
+        outcome = self.rules.step(rules_event, now)
+        if any(a.kind.value == "door_forced" and a.state.value == "raised" for a in outcome.alerts):
+            payload["action"] = "forced"
         await self.store.run(self.store.store.enqueue, payload["id"], "event/door", dumps(payload))
         self.uplink.notify()
         if event.kind.value == "exit_request":
             await door.unlock()
+        await self._apply(outcome)
 
 
 async def run_gateway(

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.broker import embedded_broker, free_port
 from sync.contract import AccessRecord, Topics, access_payload, dumps, new_event_id
@@ -101,7 +102,7 @@ async def drain_with_uplink(store: AsyncStore, url: str, count: int, window: int
 def paho_loop(url: str, count: int, window: int) -> float:
     """Seconds a bare paho client needs to publish `count` QoS 1 messages, `window` in flight."""
     settings = BrokerSettings.from_url(url, "bench-paho")
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-paho")
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-paho")
     client.max_inflight_messages_set(window)
     acked = threading.Semaphore(0)
     client.on_publish = lambda *_: acked.release()

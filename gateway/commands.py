@@ -21,7 +21,10 @@ _STATUS_OF = {
 
 
 def command_handlers(
-    store: AsyncStore, topics: Topics, unlock: UnlockDoor
+    store: AsyncStore,
+    topics: Topics,
+    unlock: UnlockDoor,
+    changed: Callable[[], Awaitable[None]],
 ) -> Mapping[str, Handler]:
     """The handler of every command this gateway accepts.
 
@@ -29,6 +32,7 @@ def command_handlers(
         store: the gateway store.
         topics: this gateway's topics (for the ``event/door`` of a remote unlock).
         unlock: releases the named door; returns False when no such door exists.
+        changed: called after occupants or rules thresholds changed.
     """
 
     async def occupant_change(command: Command) -> Reply:
@@ -41,6 +45,7 @@ def command_handlers(
         code, occupant = await store.run(
             store.store.apply_station_change, body["occupant_id"], body["version"], change
         )
+        await changed()
         return Reply(code, f"{occupant.id} is {occupant.status}", {"status": occupant.status.value})
 
     async def resync(command: Command) -> Reply:
@@ -61,6 +66,7 @@ def command_handlers(
         if current is not None and json.loads(current)["version"] >= version:
             return Reply("stale", f"rules config version {version} is not newer")
         await store.run(store.store.set_state, "rules_config", json.dumps(command.body))
+        await changed()
         return Reply("applied", f"rules config version {version} stored")
 
     return {

@@ -114,9 +114,17 @@ class ReaderConfig(Base):
 
 
 class DoorConfig(Base):
-    """A door: its lock relay and contact."""
+    """A door: its lock relay and contact, and who may pass when."""
 
     name: str = "main"
+    mode: Literal["card", "face", "card_or_face", "card_and_face", "idcard_and_face"] = Field(
+        "card_or_face", description="Credentials the door requires (idcard_and_face: 人证合一)."
+    )
+    schedule: list[str] = Field(
+        default_factory=list,
+        description='Weekly opening hours, e.g. ["mon-fri 06:00-23:00"]; empty: always.',
+    )
+    anti_passback: str | None = Field(None, description="Anti-passback area this door guards.")
     backend: Literal["simulated", "gpiod"] = "simulated"
     unlock_s: float = Field(3.0, gt=0, le=60, description="How long the lock stays released.")
     fail_safe: bool = Field(False, description="True: the lock opens when power fails.")
@@ -124,6 +132,19 @@ class DoorConfig(Base):
     relay_line: int = Field(5, ge=0, description="Lock relay output line (gpiod).")
     contact_line: int = Field(6, ge=0, description="Door contact input line (gpiod).")
     exit_line: int = Field(13, ge=0, description="Exit button input line (gpiod).")
+
+
+class RulesSection(Base):
+    """Thresholds of the alerts (defaults as the issue states them)."""
+
+    night_start: str = Field("23:00", description="Overcrowding night window start (local).")
+    night_end: str = Field("05:00", description="Overcrowding night window end (local).")
+    door_held_s: float = Field(60.0, gt=0, description="Open longer than this: door_held.")
+    vacancy_days: int = Field(7, ge=1, description="Approved occupant unseen this long: vacancy.")
+    stranger_days: int = Field(3, ge=1, description="Stranger seen on this many distinct days…")
+    stranger_window_days: int = Field(7, ge=1, description="…within this many days.")
+    building_limit: int | None = Field(None, ge=1, description="Building headcount limit.")
+    tick_s: float = Field(5.0, gt=0, description="Seconds between time-based checks.")
 
 
 class StationLinkConfig(Base):
@@ -151,6 +172,7 @@ class GatewayConfig(Base):
     broker: BrokerConfig = BrokerConfig()
     uplink: UplinkConfig = UplinkConfig()
     station: StationLinkConfig = StationLinkConfig()
+    rules: RulesSection = RulesSection()
     readers: Annotated[list[ReaderConfig], Field(default_factory=list)]
     doors: Annotated[list[DoorConfig], Field(default_factory=lambda: [DoorConfig()])]
 

@@ -1,0 +1,109 @@
+"""The rules engine inside the daemon: reference data from the store, state persisted as JSON.
+
+`rules.engine.step` is pure; this class owns what it needs around it: the `Site` (units and
+occupants, reloaded after changes), the `RulesState` (saved to ``sync_state`` periodically and
+at shutdown) and the `RulesConfig` built from the config file plus the station's overrides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from gateway.config import DoorConfig, GatewayConfig
+from rules.access import DoorMode, DoorPolicy
+from rules.alerts import CapacityPolicy
+from rules.engine import RulesConfig, RulesState, Site, step
+from rules.events import Event
+from rules.outcome import Outcome
+from rules.timewindows import NightWindow, Schedule, parse_clock
+from sync.store import AsyncStore
+
+logger = logging.getLogger(__name__)
+STATE_KEY = "rules_state"
+OVERRIDES_KEY = "rules_config"
+
+
+def door_policy(door: DoorConfig) -> DoorPolicy:
+    """The rules' view of a configured door."""
+    return DoorPolicy(DoorMode(door.mode), Schedule.parse(door.schedule), door.anti_passback)
+
+
+def rules_config(config: GatewayConfig, overrides: dict[str, Any] | None = None) -> RulesConfig:
+    """Thresholds from the ``[rules]`` section, door policies from ``[[doors]]``, then overrides.
+
+    Overrides come from the station's signed ``rules_config`` command; only scalar thresholds
+    that `RulesConfig` knows are applied, anything else is logged and ignored.
+    """
+    section = config.rules
+    base = RulesConfig(
+        doors={d.name: door_policy(d) for d in config.doors},
+        night=NightWindow(parse_clock(section.night_start), parse_clock(section.night_end)),
+        door_held_s=section.door_held_s,
+        vacancy_days=section.vacancy_days,
+        stranger_days=section.stranger_days,
+        stranger_window_days=section.stranger_window_days,
+        building_limit=section.building_limit,
+        capacity_policy=CapacityPolicy(config.station.capacity_policy),
+    )
+    scalars = {f.name for f in dataclasses.fields(RulesConfig)
+               if isinstance(getattr(base, f.name), int | float) or f.name == "building_limit"}
+    accepted: dict[str, Any] = {
+        k: v for k, v in (overrides or {}).items() if k in scalars and isinstance(v, int | float)
+    }
+    if ignored := set(overrides or {}) - set(accepted):
+        logger.warning("rules config: ignored unknown or non-numeric keys %s", sorted(ignored))
+    return dataclasses.replace(base, **accepted)
+
+
+class RulesRuntime:
+    """State, config and site of the rules for one gateway.
+
+    Args:
+        config: the gateway configuration.
+        store: the gateway store.
+    """
+
+    def __init__(self, config: GatewayConfig, store: AsyncStore) -> None:
+        self.gateway_config = config
+        self.store = store
+        self.config = rules_config(config)
+        self.state = RulesState()
+        self.site = Site()
+
+    async def load(self) -> None:
+        """Read the site and the last saved state (a corrupt state starts afresh, logged)."""
+        await self.reload_site()
+        raw_state = await self.store.run(self.store.store.get_state, STATE_KEY)
+        if raw_state:
+            try:
+                self.state = RulesState.from_dict(json.loads(raw_state))
+            except ValueError as err:
+                logger.error("rules state unreadable (%s); starting with an empty state", err)
+        overrides = await self.store.run(self.store.store.get_state, OVERRIDES_KEY)
+        if overrides:
+            self.config = rules_config(self.gateway_config, json.loads(overrides)["config"])
+
+    async def reload_site(self) -> None:
+        """Re-read units and occupants after enrolments or station commands."""
+        store = self.store.store
+
+        def read() -> Site:
+            units = {u["id"]: store.get_unit(u["id"]) for u in store.list_units()}
+            occupants = {o.id: o for o in store.list_occupants()}
+            return Site(units=units, occupants=occupants)
+
+        self.site = await self.store.run(read)
+
+    def step(self, event: Event, now: datetime) -> Outcome:
+        """Advance the rules by one event (pure computation, microseconds)."""
+        self.state, outcome = step(self.state, event, now, self.config, self.site)
+        return outcome
+
+    async def save(self) -> None:
+        """Persist the state so a restart keeps occupancy, episodes and door cycles."""
+        text = json.dumps(self.state.to_dict(), ensure_ascii=False)
+        await self.store.run(self.store.store.set_state, STATE_KEY, text)
