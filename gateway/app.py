@@ -25,13 +25,15 @@ from drivers.door import Door, DoorEvent
 from drivers.idcard import CardRejected, IdCardRead
 from drivers.supervise import ReaderHealth, ReaderState, supervise_reader
 from drivers.types import CardRead, KeyPress
+from gateway.cameras import CameraRuntime, face_credential
 from gateway.commands import command_handlers
-from gateway.config import GatewayConfig, ReaderConfig
+from gateway.config import CameraConfig, GatewayConfig, ReaderConfig
 from gateway.devices import Read, credential_of, make_door, make_reader
 from gateway.rules_runtime import RulesRuntime
-from rules.identity import mask_uid
 from rules.events import DoorAction, Tick
 from rules.events import DoorEvent as RulesDoorEvent
+from rules.events import Event as RulesEvent
+from rules.identity import mask_uid
 from rules.model import (
     AccessRequest,
     CredentialKind,
@@ -189,6 +191,9 @@ class Gateway:
             for name, door in self.doors.items():
                 tasks.create_task(self._door_events(name, door), name=f"door-{name}")
             tasks.create_task(self._ticks(), name="rules-tick")
+            for camera in self.config.cameras:
+                runtime = CameraRuntime(self, camera)
+                tasks.create_task(runtime.run(), name=f"camera-{camera.name}")
 
     async def remote_unlock(self, door: str) -> bool:
         """Release a door on the station's order; False if there is no such door."""
@@ -196,7 +201,9 @@ class Gateway:
         if actuator is None:
             return False
         now = datetime.now(self.tz)
-        await self._apply(self.rules.step(RulesDoorEvent(new_event_id(), now, door, DoorAction.GRANT), now))
+        await self._apply(
+            self.rules.step(RulesDoorEvent(new_event_id(), now, door, DoorAction.GRANT), now)
+        )
         await actuator.unlock()
         return True
 
@@ -220,8 +227,12 @@ class Gateway:
         for alert in outcome.alerts:
             unit = alert.key.split(":")[0] if alert.kind.value == "overcrowding" else None
             await self.queue_alert(
-                alert.kind.value, alert.key, alert.state.value, unit=unit,
-                counts=dict(alert.counts), evidence=tuple(alert.evidence),
+                alert.kind.value,
+                alert.key,
+                alert.state.value,
+                unit=unit,
+                counts=dict(alert.counts),
+                evidence=tuple(alert.evidence),
             )
 
     # --- readers ---------------------------------------------------------------------------
@@ -258,39 +269,70 @@ class Gateway:
         store = self.store.store
         if kind is CredentialKind.IDCARD:
             credential, occupant = await self.store.run(store.resolve_id_number, value)
-            masked = mask_uid(value)  # last four characters only, like a card UID
         else:
             credential, occupant = await self.store.run(store.resolve_card, kind, value)
-            masked = mask_uid(value)
         now = datetime.now(self.tz)
-        event_id = new_event_id()
         ic = kind is CredentialKind.IC
         request = AccessRequest(
-            reader.door, Direction(reader.direction), kind, now, credential, occupant,
-            event_id=event_id,
+            reader.door,
+            Direction(reader.direction),
+            kind,
+            now,
+            credential,
+            occupant,
+            event_id=new_event_id(),
             presented=store.hash_uid(kind, value) if ic else store.hash_id_number(value),
             id_hash=None if ic else store.hash_id_number(value),
         )
+        # Masked to the last four characters, whether a card UID or an ID number.
+        return await self._decide(request, mask_uid(value), reader.name, read.monotonic)
+
+    async def handle_face(self, occupant_id: str, camera: CameraConfig, seen: float) -> Outcome:
+        """Decide on a recognised, live face as on a card of kind `face`."""
+        occupant = await self.store.run(self.store.store.get_occupant, occupant_id)
+        now = datetime.now(self.tz)
+        request = AccessRequest(
+            camera.door,
+            Direction(camera.direction),
+            CredentialKind.FACE,
+            now,
+            face_credential(occupant_id),
+            occupant,
+            event_id=new_event_id(),
+            presented=f"face:{occupant_id}",
+        )
+        return await self._decide(request, None, None, seen)
+
+    async def apply_rules(self, event: RulesEvent, now: datetime) -> None:
+        """Feed a non-access event (a stranger's face) to the rules and queue its alerts."""
+        await self._apply(self.rules.step(event, now))
+
+    async def _decide(
+        self, request: AccessRequest, masked: str | None, reader: str | None, seen: float
+    ) -> Outcome:
+        now, kind, occupant = request.at, request.kind, request.occupant
+        event_id = request.event_id or new_event_id()
         rules_outcome = self.rules.step(request, now)
         decision = rules_outcome.decision or Decision(Verdict.DENY, (Reason.UNKNOWN_CREDENTIAL,))
         record = AccessRecord(
             id=event_id,
             ts=now,
-            door=reader.door,
-            direction=reader.direction,
+            door=request.door,
+            direction=request.direction.value,
             kind=kind.value,
             occupant_id=occupant.id if occupant else None,
-            unit_id=occupant.unit_id if occupant else None,
+            unit_id=decision.unit_id or (occupant.unit_id if occupant else None),
             credential_masked=masked,
             decision=decision.verdict.value,
             reasons=tuple(r.value for r in decision.reasons),
         )
         await self._commit(record)
         if decision.allowed:
-            await self.doors[reader.door].unlock()
-        await self._feedback(reader.name, decision.allowed)
+            await self.doors[request.door].unlock()
+        if reader is not None:
+            await self._feedback(reader, decision.allowed)
         await self._apply(rules_outcome)
-        outcome = Outcome(record, occupant, decision, (time.monotonic() - read.monotonic) * 1000)
+        outcome = Outcome(record, occupant, decision, (time.monotonic() - seen) * 1000)
         self._report(outcome)
         return outcome
 

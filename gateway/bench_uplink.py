@@ -36,16 +36,22 @@ TOPICS = Topics("bench", "gw1")
 @asynccontextmanager
 async def local_broker(folder: Path) -> AsyncIterator[tuple[str, str]]:
     """Mosquitto on a free port if installed (else amqtt); yields (url, kind)."""
-    binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    binary = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
     if binary is None:
         async with embedded_broker() as url:
             yield url, "amqtt"
         return
     port = free_port()
     conf = folder / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 1000\n"
-                    "max_queued_messages 2000000\n")
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 1000\n"
+        "max_queued_messages 2000000\n"
+    )
+    proc = subprocess.Popen(
+        [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         for _ in range(200):
             with socket.socket() as sock:
@@ -60,8 +66,18 @@ async def local_broker(folder: Path) -> AsyncIterator[tuple[str, str]]:
 
 def sample_payload() -> str:
     """A realistic access event (≈ 330 bytes)."""
-    record = AccessRecord(new_event_id(), datetime.now(UTC), "main", "in", "ic", "9959075b86",
-                          "A-101", "******51C6", "allow", ("granted",))
+    record = AccessRecord(
+        new_event_id(),
+        datetime.now(UTC),
+        "main",
+        "in",
+        "ic",
+        "9959075b86",
+        "A-101",
+        "******51C6",
+        "allow",
+        ("granted",),
+    )
     return dumps(access_payload(record, TOPICS))
 
 
@@ -70,20 +86,29 @@ def fill_outbox(store: Store, count: int, progress: Callable[[int], None] | None
     payload = sample_payload()
     created = datetime.now(UTC).isoformat()
     for start in range(0, count, 10_000):
-        rows = [(new_event_id(), "event/access", payload, created)
-                for _ in range(min(10_000, count - start))]
+        rows = [
+            (new_event_id(), "event/access", payload, created)
+            for _ in range(min(10_000, count - start))
+        ]
         with store.db.atomic():
             store.db.conn.executemany(
-                "INSERT INTO outbox (event_id, topic, payload, created) VALUES (?, ?, ?, ?)", rows)
+                "INSERT INTO outbox (event_id, topic, payload, created) VALUES (?, ?, ?, ?)", rows
+            )
         if progress:
             progress(start + len(rows))
 
 
-async def drain_with_uplink(store: AsyncStore, url: str, count: int, window: int,
-                            progress: Callable[[int], None] | None = None) -> float:
+async def drain_with_uplink(
+    store: AsyncStore,
+    url: str,
+    count: int,
+    window: int,
+    progress: Callable[[int], None] | None = None,
+) -> float:
     """Seconds the uplink needs to empty an outbox of `count` rows."""
-    uplink = Uplink(store, TOPICS, BrokerSettings.from_url(url, "bench-uplink"), window=window,
-                    heartbeat=3600)
+    uplink = Uplink(
+        store, TOPICS, BrokerSettings.from_url(url, "bench-uplink"), window=window, heartbeat=3600
+    )
     started = time.perf_counter()
     task = asyncio.create_task(uplink.run())
     last = 0
@@ -122,8 +147,9 @@ def paho_loop(url: str, count: int, window: int) -> float:
     return elapsed
 
 
-async def bench_uplink(events: int = 20_000, window: int = 200,
-                       progress: Callable[[str, int], None] | None = None) -> dict[str, Any]:
+async def bench_uplink(
+    events: int = 20_000, window: int = 200, progress: Callable[[str, int], None] | None = None
+) -> dict[str, Any]:
     """Run both and report events/s, their ratio and what is left in the outbox."""
     with tempfile.TemporaryDirectory(prefix="doorgate-bench-") as tmp:
         folder = Path(tmp)
@@ -132,7 +158,12 @@ async def bench_uplink(events: int = 20_000, window: int = 200,
             fill_outbox(store, events, (lambda n: progress("filled", n)) if progress else None)
             astore = AsyncStore(store)
             uplink_s = await drain_with_uplink(
-                astore, url, events, window, (lambda n: progress("drained", n)) if progress else None)
+                astore,
+                url,
+                events,
+                window,
+                (lambda n: progress("drained", n)) if progress else None,
+            )
             left = await astore.run(store.outbox_depth)
             await astore.aclose()
             paho_s = await asyncio.to_thread(paho_loop, url, events, window)

@@ -113,6 +113,23 @@ class ReaderConfig(Base):
     d1_line: int = Field(27, ge=0, description="Wiegand D1 GPIO line.")
 
 
+class CameraConfig(Base):
+    """A door camera and the face engine watching it."""
+
+    name: str = Field(description="Name used in logs, health and camera_offline alerts.")
+    source: str = Field(
+        description="RTSP URL, V4L2 device (/dev/video0 or 0), video file or image pattern."
+    )
+    door: str = Field("main", description="The door this camera watches.")
+    direction: Literal["in", "out"] = Field("in", description="Way a recognised face passes.")
+    threshold: float = Field(0.5, gt=0, lt=1, description="Face distance accepted as a match.")
+    require_live: bool = Field(
+        True, description="Open only for a face judged live (blink/3-D motion)."
+    )
+    offline_after_s: float = Field(30.0, gt=0, description="Raise camera_offline after this.")
+    fps: float | None = Field(None, gt=0, description="Pace a video-file source at this rate.")
+
+
 class DoorConfig(Base):
     """A door: its lock relay and contact, and who may pass when."""
 
@@ -174,6 +191,7 @@ class GatewayConfig(Base):
     station: StationLinkConfig = StationLinkConfig()
     rules: RulesSection = RulesSection()
     readers: Annotated[list[ReaderConfig], Field(default_factory=list)]
+    cameras: Annotated[list[CameraConfig], Field(default_factory=list)]
     doors: Annotated[list[DoorConfig], Field(default_factory=lambda: [DoorConfig()])]
 
     @model_validator(mode="after")
@@ -184,9 +202,14 @@ class GatewayConfig(Base):
                 raise ValueError(
                     f"reader {reader.name!r} names door {reader.door!r}, which is not in [[doors]]"
                 )
-        names = [r.name for r in self.readers]
+        for camera in self.cameras:
+            if camera.door not in doors:
+                raise ValueError(
+                    f"camera {camera.name!r} names door {camera.door!r}, which is not in [[doors]]"
+                )
+        names = [r.name for r in self.readers] + [c.name for c in self.cameras]
         if len(names) != len(set(names)):
-            raise ValueError("reader names must be unique")
+            raise ValueError("reader and camera names must be unique")
         return self
 
 

@@ -49,8 +49,11 @@ def rules_config(config: GatewayConfig, overrides: dict[str, Any] | None = None)
         building_limit=section.building_limit,
         capacity_policy=CapacityPolicy(config.station.capacity_policy),
     )
-    scalars = {f.name for f in dataclasses.fields(RulesConfig)
-               if isinstance(getattr(base, f.name), int | float) or f.name == "building_limit"}
+    scalars = {
+        f.name
+        for f in dataclasses.fields(RulesConfig)
+        if isinstance(getattr(base, f.name), int | float) or f.name == "building_limit"
+    }
     accepted: dict[str, Any] = {
         k: v for k, v in (overrides or {}).items() if k in scalars and isinstance(v, int | float)
     }

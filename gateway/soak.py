@@ -103,7 +103,9 @@ class SoakRun:
         log = (self.folder / "gateway.log").open("ab")
         return subprocess.Popen(
             [sys.executable, "-m", "gateway", "run", "--config", str(config)],
-            stdout=log, stderr=log, env={**os.environ, "DOORGATE_LANG": "en"},
+            stdout=log,
+            stderr=log,
+            env={**os.environ, "DOORGATE_LANG": "en"},
         )
 
     async def tap_burst(self, count: int) -> None:
@@ -152,7 +154,9 @@ async def run_kill_trials(
     run.simulator.plug()
     config = write_soak_config(folder, run.simulator.port, broker_url)
     station = StationStore(folder / "station.db")
-    consumer = StationConsumer(station, BrokerSettings.from_url(broker_url, f"soak-station-{os.getpid()}"))
+    consumer = StationConsumer(
+        station, BrokerSettings.from_url(broker_url, f"soak-station-{os.getpid()}")
+    )
     consumer_task = asyncio.create_task(consumer.run(), name="soak-station")
     try:
         async with asyncio.timeout(15):
@@ -162,8 +166,14 @@ async def run_kill_trials(
         await _drain(run, config, station)
         accepted = run.accepted()
         received = station.event_ids() & accepted
-        return SoakResult(trials, len(accepted), len(received), len(accepted - received),
-                          station.duplicates, round(time.monotonic() - started, 1))
+        return SoakResult(
+            trials,
+            len(accepted),
+            len(received),
+            len(accepted - received),
+            station.duplicates,
+            round(time.monotonic() - started, 1),
+        )
     finally:
         consumer_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

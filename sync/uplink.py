@@ -177,7 +177,9 @@ class Uplink:
                     await self._idle(window)
                     continue
                 for row in rows:
-                    await window.send(client.publish(self.topics.topic(row.topic), row.payload, qos=1), row)
+                    await window.send(
+                        client.publish(self.topics.topic(row.topic), row.payload, qos=1), row
+                    )
                     last_seq = row.seq
         finally:
             window.cancel()

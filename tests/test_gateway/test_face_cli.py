@@ -36,47 +36,75 @@ def config(tmp_path: Path) -> Path:
     path.write_text('[site]\nsite = "s1"\ngateway = "g1"\n[store]\npath = "g.db"\n')
     store = Store.open(tmp_path / "g.db", SECRET)
     store.add_unit(Unit("A-101", "A", 1, "101", 2))
-    store.add_occupant("A-101", "Obama", "11010519491231002X", date(2025, 1, 1), None,
-                       occupant_id="oa")
+    store.add_occupant(
+        "A-101", "Obama", "11010519491231002X", date(2025, 1, 1), None, occupant_id="oa"
+    )
     store.close()
     return path
 
 
 def test_verify_same_and_different_people_as_json() -> None:
-    same = runner.invoke(app, ["face", "verify", str(FACES / "obama.jpg"),
-                               str(FACES / "obama2.jpg"), "--json"])
-    diff = runner.invoke(app, ["face", "verify", str(FACES / "obama.jpg"),
-                               str(FACES / "biden.jpg"), "--json"])
+    same = runner.invoke(
+        app, ["face", "verify", str(FACES / "obama.jpg"), str(FACES / "obama2.jpg"), "--json"]
+    )
+    diff = runner.invoke(
+        app, ["face", "verify", str(FACES / "obama.jpg"), str(FACES / "biden.jpg"), "--json"]
+    )
     assert same.exit_code == 0 and diff.exit_code == 0, same.output + diff.output
     assert json.loads(same.stdout)["match"] is True
     assert json.loads(diff.stdout) == {"distance": pytest.approx(0.84, abs=0.05), "match": False}
 
 
 def test_verify_exits_2_naming_the_photo_without_a_usable_face() -> None:
-    result = runner.invoke(app, ["face", "verify", str(FACES / "two_people.jpg"),
-                                 str(FACES / "obama.jpg")])
+    result = runner.invoke(
+        app, ["face", "verify", str(FACES / "two_people.jpg"), str(FACES / "obama.jpg")]
+    )
     assert result.exit_code == 2
     assert "two_people.jpg" in result.output and "2 faces" in result.output
 
 
 def test_enrol_then_identify(config: Path, tmp_path: Path) -> None:
-    enrolled = runner.invoke(app, ["enrol", "face", "--occupant", "oa", str(FACES / "obama2.jpg"),
-                                   str(FACES / "obama3.jpg"), "-c", str(config)])
+    enrolled = runner.invoke(
+        app,
+        [
+            "enrol",
+            "face",
+            "--occupant",
+            "oa",
+            str(FACES / "obama2.jpg"),
+            str(FACES / "obama3.jpg"),
+            "-c",
+            str(config),
+        ],
+    )
     assert enrolled.exit_code == 0, enrolled.output
     assert "2 photos enrolled, 0 refused" in enrolled.output
-    found = runner.invoke(app, ["face", "identify", str(FACES / "obama.jpg"), "-c", str(config),
-                                "--json"])
+    found = runner.invoke(
+        app, ["face", "identify", str(FACES / "obama.jpg"), "-c", str(config), "--json"]
+    )
     assert json.loads(found.stdout)["occupant_id"] == "oa"
-    other = runner.invoke(app, ["face", "identify", str(FACES / "biden.jpg"), "-c", str(config),
-                                "--json"])
+    other = runner.invoke(
+        app, ["face", "identify", str(FACES / "biden.jpg"), "-c", str(config), "--json"]
+    )
     assert json.loads(other.stdout)["occupant_id"] is None
 
 
 def test_enrol_refuses_bad_photos_with_file_and_reason(config: Path, tmp_path: Path) -> None:
     blurred = tmp_path / "blurred.jpg"
     cv2.imwrite(str(blurred), cv2.GaussianBlur(cv2.imread(str(FACES / "obama.jpg")), (0, 0), 4))
-    result = runner.invoke(app, ["enrol", "face", "--occupant", "oa", str(blurred),
-                                 str(FACES / "two_people.jpg"), "-c", str(config)])
+    result = runner.invoke(
+        app,
+        [
+            "enrol",
+            "face",
+            "--occupant",
+            "oa",
+            str(blurred),
+            str(FACES / "two_people.jpg"),
+            "-c",
+            str(config),
+        ],
+    )
     assert result.exit_code == 1
     assert "blurred.jpg: photo too blurry" in result.output
     assert "two_people.jpg: 2 faces" in result.output
@@ -104,10 +132,12 @@ def test_folder_names_pick_the_longest_known_occupant(tmp_path: Path) -> None:
     assert [(o, p.name) for o, p in pairs] == [("a", "a_2.jpg"), ("a_b", "a_b_1.jpg")]
 
 
-_ids = st.text(st.characters(categories=["L", "N"], include_characters="-_"), min_size=1,
-               max_size=12).filter(lambda s: s.strip() == s and s.lower() != "occupant_id")
-_paths = st.text(st.characters(categories=["L", "N"], include_characters="-_./ "), min_size=1,
-                 max_size=20).filter(lambda s: s.strip() == s and s.strip())
+_ids = st.text(
+    st.characters(categories=["L", "N"], include_characters="-_"), min_size=1, max_size=12
+).filter(lambda s: s.strip() == s and s.lower() != "occupant_id")
+_paths = st.text(
+    st.characters(categories=["L", "N"], include_characters="-_./ "), min_size=1, max_size=20
+).filter(lambda s: s.strip() == s and s.strip())
 
 
 @settings(max_examples=60, deadline=None)
@@ -137,7 +167,12 @@ def test_every_command_has_help() -> None:
     for group in ("face", "enrol", "bench"):
         result = runner.invoke(app, [group, "--help"])
         assert result.exit_code == 0
-    for args in (["face", "verify"], ["face", "identify"], ["enrol", "face"], ["enrol", "bulk"],
-                 ["bench", "face"]):
+    for args in (
+        ["face", "verify"],
+        ["face", "identify"],
+        ["enrol", "face"],
+        ["enrol", "bulk"],
+        ["bench", "face"],
+    ):
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0 and len(result.output) > 80

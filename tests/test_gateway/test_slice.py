@@ -136,3 +136,41 @@ async def test_daemon_decides_while_broker_is_down_and_delivers_later(
         await wait_until(lambda: gateway.uplink.acked == 1, timeout=40)
         assert await store.run(store.store.outbox_depth) == 0
         run.cancel()
+
+
+async def test_alerts_from_the_rules_reach_the_broker(
+    tmp_path: Path, simulator: Rdm6300Simulator, broker, gw
+) -> None:
+    gateway, _ = await start(gw, tmp_path, simulator, broker.url)
+    messages: list[tuple[str, dict[str, object]]] = []
+    ready = asyncio.Event()
+    async with gateway:
+        sub = asyncio.create_task(subscribe_all(broker.port, messages, ready))
+        await ready.wait()
+        run = asyncio.create_task(gateway.run())
+        await wait_until(lambda: gateway.health.get("entrance", {}).get("connected"))
+        door = gateway.doors["main"]
+        assert isinstance(door, SimulatedDoor)
+        door.open_contact()  # nobody was granted: forced
+        await asyncio.sleep(0.2)
+        door.close_contact()
+        for i in range(5):  # the same unknown card, five times
+            await simulator.tap(0xBADCAFE, version=0x01, repeats=1)
+            await asyncio.sleep(0.35)
+        await wait_until(lambda: any(t.endswith("alert/repeated_denial") for t, _ in messages))
+        await wait_until(lambda: any(t.endswith("alert/door_forced") for t, _ in messages))
+        run.cancel()
+        sub.cancel()
+    schema = jsonschema.Draft202012Validator(load_schema("alert"))
+    alerts = [p for t, p in messages if "/alert/" in t]
+    for alert in alerts:
+        schema.validate(alert)
+    forced = next(p for t, p in messages if t.endswith("alert/door_forced"))
+    assert forced["state"] == "raised"
+    assert forced["key"] == "main"
+    denial = next(p for t, p in messages if t.endswith("alert/repeated_denial"))
+    assert len(denial["evidence"]) == 5  # type: ignore[arg-type]
+    doors = [p["action"] for t, p in messages if t.endswith("event/door")]
+    assert doors[:2] == ["forced", "closed"]
+    dump = json.dumps(alerts)
+    assert "0BADCAFE" not in dump.upper()

@@ -63,7 +63,9 @@ def test_a_good_command_passes() -> None:
         (sign(unlock(expires_at="2026-11-22T12:00:00"), KEY), "malformed"),  # no time zone
     ],
 )
-def test_bad_commands_are_rejected_with_a_code(payload: dict[str, object] | bytes, code: str) -> None:
+def test_bad_commands_are_rejected_with_a_code(
+    payload: dict[str, object] | bytes, code: str
+) -> None:
     with pytest.raises(CommandRejected) as info:
         check(payload)
     assert info.value.code == code
@@ -92,8 +94,12 @@ def test_random_bytes_only_ever_raise_command_rejected(data: bytes) -> None:
         check(data)
 
 
-@given(st.dictionaries(st.sampled_from(["schema", "id", "nonce", "body", "sig", "name", "site"]),
-                       st.one_of(st.none(), st.integers(), st.text(max_size=10), st.lists(st.integers()))))
+@given(
+    st.dictionaries(
+        st.sampled_from(["schema", "id", "nonce", "body", "sig", "name", "site"]),
+        st.one_of(st.none(), st.integers(), st.text(max_size=10), st.lists(st.integers())),
+    )
+)
 def test_random_envelopes_only_ever_raise_command_rejected(fields: dict[str, object]) -> None:
     original = unlock()
     assume(any(original.get(k) != v for k, v in fields.items()))
@@ -107,7 +113,9 @@ def test_random_envelopes_only_ever_raise_command_rejected(fields: dict[str, obj
 async def astore(tmp_path: Path) -> AsyncIterator[AsyncStore]:
     store = Store.open(tmp_path / "g.db", b"k" * 32, TOPICS)
     store.add_unit(Unit("A-101", "A", 1, "101", 2))
-    store.add_occupant("A-101", "王芳", "440524188001010014", date(2026, 1, 1), None, occupant_id="o1")
+    store.add_occupant(
+        "A-101", "王芳", "440524188001010014", date(2026, 1, 1), None, occupant_id="o1"
+    )
     s = AsyncStore(store)
     yield s
     await s.aclose()
@@ -130,7 +138,10 @@ async def test_downlink_applies_once_and_replies_through_the_outbox(astore: Asyn
     rows = await astore.run(astore.store.outbox_batch)
     replies = [r for r in rows if r.topic.startswith("reply/")]
     assert [r.topic.split("/")[1] for r in replies] == [
-        json.loads(command)["id"], json.loads(command)["id"], "invalid"]
+        json.loads(command)["id"],
+        json.loads(command)["id"],
+        "invalid",
+    ]
     schema = load_schema("reply")
     for row in replies:
         jsonschema.validate(json.loads(row.payload), schema)

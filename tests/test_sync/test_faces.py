@@ -66,8 +66,14 @@ def test_move_out_deletes_templates(store: Store) -> None:
 
 def test_clusters_save_load_update_and_purge(store: Store) -> None:
     now = datetime(2025, 3, 1, 12, tzinfo=UTC)
-    old = faces.StoredCluster(None, np.ones(128, np.float32), 3, now - timedelta(days=40),
-                              now - timedelta(days=35), {date(2025, 1, 20)})
+    old = faces.StoredCluster(
+        None,
+        np.ones(128, np.float32),
+        3,
+        now - timedelta(days=40),
+        now - timedelta(days=35),
+        {date(2025, 1, 20)},
+    )
     new = faces.StoredCluster(None, np.zeros(128, np.float32), 1, now, now, {now.date()})
     faces.save_cluster(store.db, old)
     faces.save_cluster(store.db, new)
@@ -83,5 +89,6 @@ def test_clusters_save_load_update_and_purge(store: Store) -> None:
 def test_naive_times_are_refused(store: Store) -> None:
     naive = datetime(2025, 3, 1, 12)
     with pytest.raises(ValidationError, match="timezone"):
-        faces.save_cluster(store.db, faces.StoredCluster(None, np.zeros(128, np.float32), 1,
-                                                         naive, naive))
+        faces.save_cluster(
+            store.db, faces.StoredCluster(None, np.zeros(128, np.float32), 1, naive, naive)
+        )
