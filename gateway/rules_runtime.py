@@ -85,7 +85,7 @@ class RulesRuntime:
             try:
                 self.state = RulesState.from_dict(json.loads(raw_state))
             except ValueError as err:
-                logger.error("rules state unreadable (%s); starting with an empty state", err)
+                logger.warning("rules state unreadable (%s); starting with an empty state", err)
         overrides = await self.store.run(self.store.store.get_state, OVERRIDES_KEY)
         if overrides:
             self.config = rules_config(self.gateway_config, json.loads(overrides)["config"])

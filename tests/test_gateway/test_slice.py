@@ -154,7 +154,7 @@ async def test_alerts_from_the_rules_reach_the_broker(
         door.open_contact()  # nobody was granted: forced
         await asyncio.sleep(0.2)
         door.close_contact()
-        for i in range(5):  # the same unknown card, five times
+        for _ in range(5):  # the same unknown card, five times
             await simulator.tap(0xBADCAFE, version=0x01, repeats=1)
             await asyncio.sleep(0.35)
         await wait_until(lambda: any(t.endswith("alert/repeated_denial") for t, _ in messages))
