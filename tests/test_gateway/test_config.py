@@ -108,3 +108,11 @@ def test_reader_must_name_a_configured_door(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD + 'door = "back"\n')
     with pytest.raises(ConfigError, match="names door 'back'"):
         load_config(path)
+
+
+def test_shipped_example_config_is_valid() -> None:
+    example = Path(__file__).parents[2] / "deploy" / "doorgate.example.toml"
+    config = load_config(example)
+    assert config.station.approval == "station"
+    assert [r.kind for r in config.readers] == ["rdm6300", "idcard"]
+    assert config.cameras[0].door == "main"
