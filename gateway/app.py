@@ -54,6 +54,7 @@ from sync.contract import (
     new_event_id,
 )
 from sync.downlink import Downlink
+from sync.errors import StoreFull
 from sync.mqtt import BrokerSettings
 from sync.store import AsyncStore, Store
 from sync.uplink import Uplink
@@ -109,6 +110,7 @@ class Gateway:
         self.tz = ZoneInfo(config.site.timezone)
         self.doors: dict[str, Door] = {}
         self.health: dict[str, dict[str, Any]] = {}
+        self.storage: dict[str, Any] = {"free_mb": None, "low": False, "full": False}
         self.callbacks: list[OutcomeCallback] = []
         self._hash_key = hash_key
         self._broker = broker
@@ -163,6 +165,7 @@ class Gateway:
             window=self.config.uplink.window,
             heartbeat=self.config.uplink.heartbeat_s,
         )
+        uplink.extra = lambda: {"storage": dict(self.storage)}
         if self._station_key is not None:
             handlers = command_handlers(store, self.topics, self.remote_unlock, self._changed)
             uplink.downlink = Downlink(
@@ -221,6 +224,7 @@ class Gateway:
                 last_site = time.monotonic()
             now = datetime.now(self.tz)
             await self._apply(self.rules.step(Tick(now), now))
+            await self.check_storage()
 
     async def _apply(self, outcome: RulesOutcome) -> None:
         """Queue every alert edge the rules produced."""
@@ -338,8 +342,29 @@ class Gateway:
 
     async def _commit(self, record: AccessRecord) -> None:
         payload = dumps(access_payload(record, self.topics))
-        await self.store.run(self.store.store.record_access, record, "event/access", payload)
+        try:
+            await self.store.run(self.store.store.record_access, record, "event/access", payload)
+        except StoreFull as err:
+            # The door must still work; the status topic (not the outbox) tells the station.
+            self.storage["full"] = True
+            logger.critical("storage full, decision %s not recorded: %s", record.id, err)
+            return
+        self.storage["full"] = False
         self.uplink.notify()
+
+    async def check_storage(self) -> None:
+        """Raise `storage_low` (with the room left and the queue) below `store.min_free_mb`."""
+        free_mb = round(await self.store.run(self.store.store.free_bytes) / 2**20, 1)
+        limit = self.config.store.min_free_mb
+        self.storage["free_mb"] = free_mb
+        low = free_mb < limit or (self.storage["low"] and free_mb < 2 * limit)
+        if low != self.storage["low"]:
+            self.storage["low"] = low
+            depth = await self.store.run(self.store.store.outbox_depth)
+            message = f"{free_mb} MB left, {depth} events queued"
+            counts = {"free_mb": free_mb, "outbox_depth": depth}
+            await self.queue_alert("storage_low", "store", "raised" if low else "cleared",
+                                   counts=counts, message=message)
 
     async def _feedback(self, reader: str, allowed: bool) -> None:
         # OSDP readers show the verdict on their LED and buzzer; other readers have no feedback.
@@ -381,9 +406,14 @@ class Gateway:
     async def queue_alert(self, kind: str, key: str, state: str, **details: Any) -> None:
         """Put an ``alert/<kind>`` message in the outbox."""
         payload = alert_payload(kind, key, state, self.topics, **details)
-        await self.store.run(
-            self.store.store.enqueue, payload["id"], f"alert/{kind}", dumps(payload)
-        )
+        try:
+            await self.store.run(
+                self.store.store.enqueue, payload["id"], f"alert/{kind}", dumps(payload)
+            )
+        except StoreFull as err:
+            self.storage["full"] = True
+            logger.critical("storage full, alert %s %s %s not queued: %s", kind, key, state, err)
+            return
         self.uplink.notify()
         logger.warning("alert %s %s: %s", kind, state, key)
 

@@ -59,6 +59,9 @@ class StoreConfig(Base):
     """Where the database lives."""
 
     path: Path = Field(Path("/var/lib/doorgate/gateway.db"), description="SQLite file (WAL).")
+    min_free_mb: float = Field(
+        200.0, ge=0, description="Raise storage_low when less room than this is left."
+    )
 
 
 class SecretsConfig(Base):
@@ -239,7 +242,7 @@ def load_config(path: Path | str) -> GatewayConfig:
 def _resolve_store(store: StoreConfig, config_path: Path) -> StoreConfig:
     if store.path.is_absolute():
         return store
-    return StoreConfig(path=config_path.parent / store.path)
+    return store.model_copy(update={"path": config_path.parent / store.path})
 
 
 def _problems(err: ValidationError, lines: KeyLines) -> list[tuple[int | None, str]]:

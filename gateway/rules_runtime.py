@@ -20,6 +20,7 @@ from rules.engine import RulesConfig, RulesState, Site, step
 from rules.events import Event
 from rules.outcome import Outcome
 from rules.timewindows import NightWindow, Schedule, parse_clock
+from sync.errors import StoreError
 from sync.store import AsyncStore
 
 logger = logging.getLogger(__name__)
@@ -109,4 +110,8 @@ class RulesRuntime:
     async def save(self) -> None:
         """Persist the state so a restart keeps occupancy, episodes and door cycles."""
         text = json.dumps(self.state.to_dict(), ensure_ascii=False)
-        await self.store.run(self.store.store.set_state, STATE_KEY, text)
+        try:
+            await self.store.run(self.store.store.set_state, STATE_KEY, text)
+        except StoreError as err:
+            # Losing the snapshot costs only counters since the last save; never crash for it.
+            logger.warning("rules state not saved: %s", err)

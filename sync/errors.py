@@ -11,6 +11,10 @@ class StoreError(SyncError):
     """The database could not be read or written."""
 
 
+class StoreFull(StoreError):
+    """The disk (or the database's size limit) is full: nothing more can be written."""
+
+
 class ValidationError(SyncError, ValueError):
     """A change to the store was refused; the message says what is wrong, for a person."""
 

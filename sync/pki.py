@@ -7,7 +7,8 @@ common-name convention *is* the authorisation model:
 
 - a gateway's CN is ``<site>/<gateway>`` (:func:`gateway_identity`), so ``%u`` in a pattern
   expands to exactly the two topic levels under ``doorgate/v1/``;
-- the station's CN is ``station`` (:data:`STATION_IDENTITY`), granted by plain ``user`` lines.
+- the station's CN is ``station`` (:data:`STATION_IDENTITY`) and Home Assistant's
+  ``homeassistant`` (:data:`HOMEASSISTANT_IDENTITY`), granted by ``user`` blocks.
 
 Keys are ECDSA P-256 (fast to generate on a Pi, accepted by every TLS stack); certificates carry
 the extensions strict verifiers want (key identifiers, key usage, extended key usage, SANs).
@@ -18,10 +19,11 @@ a checkout without the rest of doorgate installed.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +34,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 STATION_IDENTITY = "station"
 """Common name (hence MQTT user name) of the station's client certificate."""
+HOMEASSISTANT_IDENTITY = "homeassistant"
+"""Common name of Home Assistant's client certificate (reads status, door events, alerts)."""
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _VALIDITY_SLACK = dt.timedelta(minutes=5)  # tolerate a gateway clock slightly behind the CA's
@@ -325,3 +329,110 @@ def common_name(cert_pem: bytes) -> str:
     cert = x509.load_pem_x509_certificate(cert_pem)
     names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(names[0].value) if names else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """Where :func:`write_bundle` put each party's files.
+
+    Every party's folder holds ``ca.crt`` plus its own certificate and key, ready to be copied
+    as a whole (a gateway's folder is what ``LoadCredential=`` points at: the gateway config's
+    ``broker.ca_file``/``cert_file``/``key_file`` default to ``ca.crt``/``gateway.crt``/
+    ``gateway.key``).
+
+    Attributes:
+        root: the output folder.
+        ca_cert: the CA certificate (``ca/ca.crt``).
+        ca_key: the CA key (``ca/ca.key``): keep it offline.
+        broker: folder with ``ca.crt``, ``broker.crt``, ``broker.key``.
+        station: folder with ``ca.crt``, ``station.crt``, ``station.key``.
+        homeassistant: folder with ``ca.crt``, ``homeassistant.crt``, ``homeassistant.key``.
+        gateways: ``(site, gateway)`` -> folder with ``ca.crt``, ``gateway.crt``, ``gateway.key``.
+    """
+
+    root: Path
+    ca_cert: Path
+    ca_key: Path
+    broker: Path
+    station: Path
+    homeassistant: Path
+    gateways: dict[tuple[str, str], Path]
+
+
+def gateway_folder(root: Path, site: str, gateway: str) -> Path:
+    """The folder of one gateway's files in a bundle: ``gateways/<site>.<gateway>/``.
+
+    Args:
+        root: the bundle's output folder.
+        site: the site code.
+        gateway: the gateway name.
+
+    Returns:
+        The folder (not created).
+    """
+    gateway_identity(site, gateway)  # validates both names
+    return root / "gateways" / f"{site}.{gateway}"
+
+
+def write_bundle(
+    root: Path,
+    gateways: Iterable[tuple[str, str]],
+    *,
+    broker_hosts: Iterable[str] = ("localhost", "127.0.0.1"),
+    days: int = 825,
+    force: bool = False,
+) -> Bundle:
+    """Create (or complete) the certificates of a deployment under ``root``.
+
+    An existing CA under ``root/ca/`` is reused, so running again with one more gateway issues
+    just that gateway's certificate; existing leaf certificates are kept unless ``force``.
+
+    Args:
+        root: output folder.
+        gateways: ``(site, gateway)`` pairs to issue client certificates for.
+        broker_hosts: names and addresses clients use to reach the broker.
+        days: validity of the leaf certificates in days.
+        force: re-issue leaf certificates that already exist.
+
+    Returns:
+        Where everything is.
+
+    Raises:
+        ValueError: a site or gateway name is not a single safe topic segment (nothing is
+            written then).
+    """
+    pairs = list(gateways)
+    for site, gateway in pairs:
+        gateway_identity(site, gateway)  # refuse bad names before writing anything
+    ca_cert, ca_key = root / "ca" / "ca.crt", root / "ca" / "ca.key"
+    if ca_cert.exists() and ca_key.exists():
+        ca = CertificateAuthority.load(ca_cert, ca_key)
+    else:
+        ca = CertificateAuthority.create()
+        write_file(ca_cert, ca.cert_pem, private=False)
+        write_file(ca_key, ca.key_pem, private=True)
+
+    def party(folder: Path, stem: str, issue: Callable[[], Issued]) -> Path:
+        cert, key = folder / f"{stem}.crt", folder / f"{stem}.key"
+        write_file(folder / "ca.crt", ca.cert_pem, private=False)
+        if force or not (cert.exists() and key.exists()):
+            issue().write(cert, key)
+        return folder
+
+    hosts = list(broker_hosts)
+    broker = party(root / "broker", "broker", lambda: ca.issue_server(hosts, days=days))
+    station = party(
+        root / "station", "station", lambda: ca.issue_client(STATION_IDENTITY, days=days)
+    )
+    homeassistant = party(
+        root / "homeassistant",
+        "homeassistant",
+        lambda: ca.issue_client(HOMEASSISTANT_IDENTITY, days=days),
+    )
+    issued: dict[tuple[str, str], Path] = {}
+    for site, gateway in pairs:
+        folder = gateway_folder(root, site, gateway)
+        issued[(site, gateway)] = party(
+            folder, "gateway", functools.partial(ca.issue_gateway, site, gateway, days=days)
+        )
+    return Bundle(root, ca_cert, ca_key, broker, station, homeassistant, issued)

@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
@@ -40,7 +41,7 @@ from rules.model import (
     Unit,
 )
 from sync.contract import AccessRecord, Topics, dumps, enrolment_payload
-from sync.errors import NotFound, StoreError, ValidationError
+from sync.errors import NotFound, StoreError, StoreFull, ValidationError
 from sync.migrations import migrate
 
 _HEX = re.compile(r"^[0-9A-F]{8,20}$")
@@ -82,8 +83,11 @@ class Store:
         topics: this gateway's topics; when given, enrolments queue an ``enrolment/request``.
     """
 
-    def __init__(self, db: Database, secret: bytes, topics: Topics | None = None) -> None:
+    def __init__(
+        self, db: Database, secret: bytes, topics: Topics | None = None, path: Path | None = None
+    ) -> None:
         self.db = db
+        self.path = path or Path(".")
         self._secret = secret
         self.topics = topics
 
@@ -104,7 +108,7 @@ class Store:
             migrate(db)
         except sqlite3.Error as err:
             raise StoreError(f"cannot open database {path}: {err}") from err
-        return cls(db, secret, topics)
+        return cls(db, secret, topics, path)
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL)."""
@@ -119,6 +123,8 @@ class Store:
         except sqlite3.IntegrityError as err:
             raise ValidationError(f"refused by the database: {err}") from err
         except sqlite3.Error as err:
+            if getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                raise StoreFull(f"database or disk is full: {err}") from err
             raise StoreError(str(err)) from err
 
     def hash_id_number(self, number: str) -> str:
@@ -454,6 +460,10 @@ class Store:
         with self.transaction() as db:
             marks = ",".join("?" * len(seqs))
             db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", seqs)
+
+    def free_bytes(self) -> int:
+        """Room left on the file system that holds the database."""
+        return shutil.disk_usage(self.path.parent).free
 
     def outbox_ids(self) -> set[str]:
         """Event ids still waiting in the outbox."""

@@ -66,6 +66,7 @@ class Uplink:
         self.broker = broker
         self.version = version
         self.health = health or (lambda: {})
+        self.extra: Callable[[], dict[str, Any]] = dict
         self.window = window
         self.heartbeat = heartbeat
         self.max_backoff = max_backoff
@@ -117,6 +118,7 @@ class Uplink:
             payload["version"] = self.version
             payload["uptime_s"] = round(time.monotonic() - self._started, 1)
             payload["readers"] = {k: dict(v) for k, v in self.health().items()}
+            payload.update(self.extra())
         return dumps(payload)
 
     async def _session(self) -> None:

@@ -16,6 +16,7 @@ from gateway.app import Gateway, Outcome
 from gateway.config import broker_settings, load_config, read_secret
 from rules.model import Reason
 from sync.contract import load_schema
+from sync.errors import StoreFull
 from sync.store import Store
 
 pytestmark = pytest.mark.broker
@@ -174,3 +175,53 @@ async def test_alerts_from_the_rules_reach_the_broker(
     assert doors[:2] == ["forced", "closed"]
     dump = json.dumps(alerts)
     assert "0BADCAFE" not in dump.upper()
+
+
+async def test_a_full_disk_keeps_the_door_working_and_says_so(
+    tmp_path: Path, simulator: Rdm6300Simulator, broker, gw
+) -> None:
+    gateway, _ = await start(gw, tmp_path, simulator, broker.url)
+    path = tmp_path / "doorgate.toml"
+    text = path.read_text().replace('path = "gateway.db"', 'path = "gateway.db"\nmin_free_mb = 1e12')
+    path.write_text(text + "\n[rules]\ntick_s = 0.2\n")
+    gateway.config = load_config(path)
+    messages: list[tuple[str, dict[str, object]]] = []
+    ready = asyncio.Event()
+    outcomes: list[Outcome] = []
+    async with gateway:
+        gateway.callbacks.append(outcomes.append)
+        sub = asyncio.create_task(subscribe_all(broker.port, messages, ready))
+        await ready.wait()
+        run = asyncio.create_task(gateway.run())
+        await wait_until(lambda: any(t.endswith("alert/storage_low") for t, _ in messages))
+        low = next(p for t, p in messages if t.endswith("alert/storage_low"))
+        assert low["counts"]["free_mb"] > 0  # type: ignore[index]
+        assert "MB left" in str(low["message"])
+
+        db = gateway.store.store.db
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        await gateway.store.run(db.execute, f"PRAGMA max_page_count = {pages + 2}")
+
+        def fill() -> None:
+            for size in (3000, 300, 30, 1):  # down to the last free byte of the last page
+                for i in range(10_000):
+                    try:
+                        gateway.store.store.set_state(f"pad{size}-{i}", "x" * size)
+                    except StoreFull:
+                        break
+
+        await gateway.store.run(fill)
+        for serial in range(60):  # each decision needs room; the last free bytes go quickly
+            await simulator.tap(0x100 + serial, version=0x67, repeats=1)
+            await wait_until(lambda n=serial: len(outcomes) == n + 1)
+            if gateway.storage["full"]:
+                break
+        assert gateway.storage["full"]
+        door = gateway.doors["main"]
+        assert isinstance(door, SimulatedDoor)
+        await simulator.tap(0x003B51C6, version=0x67, repeats=1)  # the approved card, disk full
+        await wait_until(lambda: not door.locked)  # the door still opens
+        await wait_until(lambda: any(t.endswith("/status") and p.get("storage", {}).get("full")  # type: ignore[union-attr]
+                                     for t, p in messages), timeout=5)
+        run.cancel()
+        sub.cancel()
