@@ -94,3 +94,23 @@ def test_topic_segments_never_contain_wildcards_or_separators(value: str) -> Non
     else:
         assert not set(value) & {"/", "+", "#", " "}
         assert json.dumps(value)
+
+
+def test_asyncapi_document_names_every_schema_and_topic() -> None:
+    import importlib.resources
+
+    import yaml
+
+    folder = importlib.resources.files("sync").joinpath("schemas")
+    doc = yaml.safe_load(folder.joinpath("asyncapi.yaml").read_text("utf-8"))
+    assert doc["asyncapi"].startswith("3.")
+    refs = {m["payload"]["$ref"] for m in doc["components"]["messages"].values()}
+    shipped = {p.name for p in folder.iterdir() if p.name.endswith(".schema.json") and not p.name.startswith("cmd_")}
+    assert refs == shipped
+    for name in shipped:
+        jsonschema.Draft202012Validator.check_schema(json.loads(folder.joinpath(name).read_text("utf-8")))
+    addresses = {c["address"].split("{gateway}/")[1] for c in doc["channels"].values()}
+    assert addresses == {"status", "event/access", "event/door", "alert/{kind}", "enrolment/request",
+                         "cmd/{name}", "reply/{commandId}"}
+    for op in doc["operations"].values():
+        assert op["channel"]["$ref"].removeprefix("#/channels/") in doc["channels"]
