@@ -47,6 +47,7 @@ class Uplink:
         window: publishes awaiting PUBACK at once (200 was fastest here: `doorgate bench uplink`).
         heartbeat: seconds between status refreshes.
         max_backoff: cap of the reconnect delay in seconds.
+        progress_every: seconds between backlog progress reports (log and status topic).
     """
 
     def __init__(
@@ -60,6 +61,7 @@ class Uplink:
         window: int = 200,
         heartbeat: float = 30.0,
         max_backoff: float = 30.0,
+        progress_every: float = 5.0,
     ) -> None:
         self.store = store
         self.topics = topics
@@ -70,6 +72,7 @@ class Uplink:
         self.window = window
         self.heartbeat = heartbeat
         self.max_backoff = max_backoff
+        self.progress_every = progress_every
         self.connected = asyncio.Event()
         self.acked = 0
         self._wake = asyncio.Event()
@@ -169,11 +172,15 @@ class Uplink:
         # stalls on Nagle/delayed-ACK timing and cost 5x in throughput (bench uplink).
         window = _Window(self.window)
         last_seq = 0
+        depth = await self.store.run(self.store.store.outbox_depth)
+        progress = _Progress(depth, self.progress_every)
         try:
             while True:
                 window.check()
                 if window.should_flush():
                     await self._flush(window.take_acked())
+                    if progress.due(self.acked):
+                        await self._report_backlog(client, progress)
                 rows = await self.store.run(self.store.store.outbox_batch, self.window, last_seq)
                 if not rows:
                     await self._idle(window)
@@ -186,6 +193,16 @@ class Uplink:
         finally:
             window.cancel()
             await self._flush(window.take_acked())
+
+    async def _report_backlog(self, client: aiomqtt.Client, progress: _Progress) -> None:
+        left = await self.store.run(self.store.store.outbox_depth)
+        logger.info("uplink: draining backlog, %d sent, %d left (%.0f/s)",
+                    progress.sent(self.acked), left, progress.rate(self.acked))
+        status = json.loads(self._status("online"))
+        status["outbox_depth"] = left
+        status["backlog"] = {"sent": progress.sent(self.acked), "left": left,
+                             "rate_per_s": round(progress.rate(self.acked))}
+        await client.publish(self.topics.status, dumps(status), qos=1, retain=True)
 
     async def _idle(self, window: _Window) -> None:
         if window.busy:
@@ -263,3 +280,32 @@ class _Window:
         """Abandon publishes still in flight (their rows stay in the outbox)."""
         for task in self._pending:
             task.cancel()
+
+
+class _Progress:
+    """Paces backlog reports: one every `every` seconds while a large backlog drains."""
+
+    def __init__(self, backlog: int, every: float = 5.0) -> None:
+        self.backlog = backlog
+        self.every = every
+        self._start = time.monotonic()
+        self._last = self._start
+        self._base: int | None = None
+
+    def due(self, acked: int) -> bool:
+        """Whether to report now (only for a backlog worth reporting)."""
+        if self._base is None:
+            self._base = acked
+        now = time.monotonic()
+        if self.backlog < 1000 or now - self._last < self.every:
+            return False
+        self._last = now
+        return True
+
+    def sent(self, acked: int) -> int:
+        """Rows acknowledged since the session started."""
+        return acked - (self._base or 0)
+
+    def rate(self, acked: int) -> float:
+        """Rows per second since the session started."""
+        return self.sent(acked) / max(1e-3, time.monotonic() - self._start)

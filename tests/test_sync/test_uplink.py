@@ -174,3 +174,29 @@ async def retained(url: str, topic: str) -> dict[str, object]:
                 data: dict[str, object] = json.loads(message.payload)  # type: ignore[arg-type]
                 return data
     raise AssertionError("no retained status")
+
+
+async def test_a_backlog_drains_with_progress_in_log_and_status(
+    broker, astore: AsyncStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    from gateway.bench_uplink import fill_outbox
+
+    caplog.set_level("INFO", logger="sync.uplink")
+    topics = Topics("t-backlog", "gw1")
+    fill_outbox(astore.store, 20_000)
+    statuses: list[dict[str, object]] = []
+    ready = asyncio.Event()
+    sub = asyncio.create_task(collect(broker.url, topics.status, 10_000, statuses, ready))
+    await ready.wait()
+    uplink = Uplink(astore, topics, BrokerSettings.from_url(broker.url, "gw1"), progress_every=0.3)
+    task = asyncio.create_task(uplink.run())
+    async with asyncio.timeout(60):
+        while await astore.run(astore.store.outbox_depth):
+            await asyncio.sleep(0.1)
+    task.cancel()
+    sub.cancel()
+    backlog = [s["backlog"] for s in statuses if "backlog" in s]
+    assert backlog, statuses
+    lefts = [b["left"] for b in backlog]  # type: ignore[index]
+    assert lefts == sorted(lefts, reverse=True)
+    assert "draining backlog" in caplog.text
