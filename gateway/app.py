@@ -8,7 +8,9 @@ from the station arrive on the same MQTT session.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -445,8 +447,18 @@ async def run_gateway(
     broker: BrokerSettings,
     station_key: Ed25519PublicKey | None = None,
 ) -> None:
-    """Run the daemon until cancelled (the `doorgate run` command)."""
+    """Run the daemon until SIGTERM or SIGINT (the `doorgate run` command).
+
+    Either signal cancels the supervisor, so the rules state is saved, the offline status is
+    published and the store is closed cleanly, as systemd's stop expects.
+    """
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, main.cancel)
     async with Gateway(
         config, hash_key=hash_key, broker=broker, config_path=config_path, station_key=station_key
     ) as gateway:
-        await gateway.run()
+        with contextlib.suppress(asyncio.CancelledError):
+            await gateway.run()
