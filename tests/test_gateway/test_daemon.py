@@ -30,7 +30,7 @@ def test_sigterm_stops_cleanly_and_says_offline(tmp_path: Path, simulator: Rdm63
             while b"connected to" not in log.read_bytes():
                 assert proc.poll() is None, log.read_text()
                 assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.05)  # noqa: TID251 - a plain test waiting on a child process
+                time.sleep(0.05)
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(15) == 0, log.read_text()
         finally:

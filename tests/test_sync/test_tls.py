@@ -141,7 +141,7 @@ def tls_broker(pki: Bundle, tmp_path: Path) -> Iterator[TlsBroker]:
         while "running" not in log.read_text(errors="replace"):
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"mosquitto did not start:\n{log.read_text(errors='replace')}")
-            time.sleep(0.02)  # noqa: TID251 - sync fixture, no event loop yet
+            time.sleep(0.02)
         yield TlsBroker(port, pki, log)
     finally:
         proc.send_signal(signal.SIGTERM)
