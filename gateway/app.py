@@ -57,6 +57,7 @@ from sync.contract import (
 )
 from sync.downlink import Downlink
 from sync.errors import StoreFull
+from sync.ha_discovery import HaDevice, discovery_messages
 from sync.mqtt import BrokerSettings
 from sync.store import AsyncStore, Store
 from sync.uplink import Uplink
@@ -150,6 +151,7 @@ class Gateway:
             for door in self.config.doors:
                 self.doors[door.name] = await stack.enter_async_context(make_door(door))
             self._uplink = self._make_uplink(self._store)
+            await self.check_storage()
         except BaseException:
             await stack.aclose()
             self._store = self._uplink = None
@@ -167,7 +169,19 @@ class Gateway:
             window=self.config.uplink.window,
             heartbeat=self.config.uplink.heartbeat_s,
         )
-        uplink.extra = lambda: {"storage": dict(self.storage)}
+        uplink.extra = lambda: {
+            "storage": dict(self.storage),
+            "headcount": self.rules.state.occupancy.headcount,
+        }
+        if self.config.homeassistant.enabled:
+            device = HaDevice(
+                self.topics,
+                doors=[d.name for d in self.config.doors],
+                readers=[r.name for r in self.config.readers],
+                sw_version=VERSION,
+                discovery_prefix=self.config.homeassistant.discovery_prefix,
+            )
+            uplink.announcements = lambda: discovery_messages(device)
         if self._station_key is not None:
             handlers = command_handlers(store, self.topics, self.remote_unlock, self._changed)
             uplink.downlink = Downlink(

@@ -167,6 +167,13 @@ class RulesSection(Base):
     tick_s: float = Field(5.0, gt=0, description="Seconds between time-based checks.")
 
 
+class HomeAssistantConfig(Base):
+    """Home Assistant MQTT discovery (doors, readers, headcount, alerts; read-only)."""
+
+    enabled: bool = Field(False, description="Publish retained discovery messages on connect.")
+    discovery_prefix: str = Field("homeassistant", description="HA's MQTT discovery prefix.")
+
+
 class StationLinkConfig(Base):
     """The supervising station: its command key and who approves enrolments."""
 
@@ -193,6 +200,7 @@ class GatewayConfig(Base):
     uplink: UplinkConfig = UplinkConfig()
     station: StationLinkConfig = StationLinkConfig()
     rules: RulesSection = RulesSection()
+    homeassistant: HomeAssistantConfig = HomeAssistantConfig()
     readers: Annotated[list[ReaderConfig], Field(default_factory=list)]
     cameras: Annotated[list[CameraConfig], Field(default_factory=list)]
     doors: Annotated[list[DoorConfig], Field(default_factory=lambda: [DoorConfig()])]

@@ -353,9 +353,7 @@ def component_discovery(device: HaDevice) -> list[tuple[str, str]]:
     messages = []
     for object_id, config in components(device).items():
         entity = {k: v for k, v in config.items() if k != "platform"}
-        messages.append(
-            (component_topic(device, config["platform"], object_id), _dumps(entity))
-        )
+        messages.append((component_topic(device, config["platform"], object_id), _dumps(entity)))
     return messages
 
 

@@ -79,6 +79,8 @@ class Uplink:
         self._started = time.monotonic()
         self._on_acked: list[Callable[[list[OutboxRow]], None]] = []
         self.downlink: Downlink | None = None
+        # Retained messages (topic, payload) published after every connect, e.g. HA discovery.
+        self.announcements: Callable[[], list[tuple[str, str]]] = list
 
     def notify(self) -> None:
         """Tell the uplink that new rows wait in the outbox (saves a poll interval)."""
@@ -130,6 +132,8 @@ class Uplink:
             logger.info("uplink: connected to %s", self.broker.url)
             self.connected.set()
             await self._publish_status(client)
+            for topic, payload in self.announcements():
+                await client.publish(topic, payload, qos=1, retain=True)
             try:
                 async with asyncio.TaskGroup() as tasks:
                     tasks.create_task(self._drain(client), name="uplink-drain")

@@ -225,3 +225,30 @@ async def test_a_full_disk_keeps_the_door_working_and_says_so(
                                      for t, p in messages), timeout=5)
         run.cancel()
         sub.cancel()
+
+
+async def test_home_assistant_discovery_is_announced_when_enabled(
+    tmp_path: Path, simulator: Rdm6300Simulator, broker, gw
+) -> None:
+    gateway, _ = await start(gw, tmp_path, simulator, broker.url)
+    path = tmp_path / "doorgate.toml"
+    path.write_text(path.read_text() + "\n[homeassistant]\nenabled = true\n")
+    gateway.config = load_config(path)
+    found: list[tuple[str, dict[str, object]]] = []
+    async with gateway:
+        run = asyncio.create_task(gateway.run())
+        await wait_until(gateway.uplink.connected.is_set)
+        async with aiomqtt.Client("127.0.0.1", broker.port, identifier="ha") as client:
+            await client.subscribe("homeassistant/#", qos=1)
+            await client.subscribe(gateway.topics.status, qos=1)
+            async with asyncio.timeout(10):
+                async for message in client.messages:
+                    found.append((str(message.topic), json.loads(message.payload)))  # type: ignore[arg-type]
+                    if len(found) == 2:
+                        break
+        run.cancel()
+    topics = {t for t, _ in found}
+    assert f"homeassistant/device/{gateway.topics.site}/gw-test/config" in topics
+    status = next(p for t, p in found if t.endswith("/status"))
+    assert status["headcount"] == 0
+    jsonschema.validate(status, load_schema("status"))

@@ -27,6 +27,7 @@ from pathlib import Path
 import aiomqtt
 import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from sync.contract import PREFIX, Topics
 from sync.ha_discovery import HaDevice, component_discovery, device_discovery
@@ -105,8 +106,7 @@ def _config(port: int, pki: Bundle, workdir: Path) -> str:
         key = line.split(" ", 1)[0]
         if key in wanted:
             seen.add(key)
-            line = wanted[key]
-        lines.append(line)
+        lines.append(wanted.get(key, line))
     assert seen == set(wanted), f"deploy/mosquitto-tls.conf lacks {set(wanted) - seen}"
     # Started as root, Mosquitto would drop to user "mosquitto", which cannot read the test's
     # private folder; stay as the invoking user instead.
@@ -306,7 +306,7 @@ def _connect_with_will_and_vanish(settings: BrokerSettings, will_topic: str) -> 
 
     paho directly (with the project's TLS context): aiomqtt offers no way to vanish uncleanly.
     """
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=settings.client_id)
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id)
     client.tls_set_context(settings.tls_context())
     client.will_set(will_topic, b'{"state":"offline"}', qos=1, retain=True)
     client.connect(settings.host, settings.port, keepalive=settings.keepalive)
