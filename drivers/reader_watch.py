@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.idcard import CardRejected, IdCardRead, IdCardReader
+from drivers.idcard.text import LONG_TERM
 from drivers.osdp_cp import OsdpReader, load_scbk
 from drivers.pn532 import Pn532Reader
 from drivers.rdm6300 import Rdm6300Reader
@@ -96,12 +97,14 @@ def _idcard_fields(card: IdCardRead, reveal: bool) -> dict[str, Any]:
     }
     if not reveal:
         return base | {"name": mask_name(card.name), "id_number": mask_id_number(card.id_number)}
+    # The issue and the station call the issuing authority `authority` (the driver: `issuer`).
+    # `valid_to` is None for 长期 (long-term): null in JSON, the card's own word in text.
     return base | {
         "name": card.name, "sex": card.sex, "ethnicity": card.ethnicity,
         "birth": _plain(card.birth), "address": card.address, "id_number": card.id_number,
-        "issuer": card.issuer,
+        "authority": card.issuer,
         "valid_from": _plain(card.valid_from),
-        "valid_to": "长期" if card.valid_to is None else _plain(card.valid_to),
+        "valid_to": _plain(card.valid_to),
     } | card.extra  # fmt: skip
 
 
@@ -110,12 +113,16 @@ def format_read(read: Record, reveal: bool, as_json: bool) -> str:
 
     Args:
         read: an ID card read, a card read, key presses, or a rejected card.
-        reveal: print every decoded field unmasked (never the photo).
+        reveal: print every decoded field unmasked (never the photo); ID cards give card_type,
+            name, sex, ethnicity, birth, address, id_number, authority, valid_from and valid_to
+            (ISO dates; valid_to null in JSON, `长期` in text, for a long-term card).
         as_json: one JSON object per line instead of text.
     """
     fields = _fields(read, reveal)
     if as_json:
         return json.dumps(fields, ensure_ascii=False, sort_keys=False)
+    if fields.get("kind") == "idcard" and "valid_to" in fields and fields["valid_to"] is None:
+        fields["valid_to"] = LONG_TERM
     return " ".join(f"{key}={value}" for key, value in fields.items())
 
 

@@ -23,7 +23,7 @@ station_app = typer.Typer(
 console = Console()
 
 Broker = Annotated[str, typer.Option(help="Broker URL, mqtt://host:port.")]
-Db = Annotated[Path, typer.Option(help="Station database file.")]
+Db = Annotated[str, typer.Option(help="Station database: a SQLite file, or a postgresql:// URL.")]
 KeyFile = Annotated[Path, typer.Option(help="Station Ed25519 private key (PEM).")]
 Target = Annotated[str, typer.Argument(help="SITE/GATEWAY, e.g. xh-001/bldg-12.")]
 Wait = Annotated[float, typer.Option(help="Seconds to wait for the gateway's reply.")]
@@ -37,7 +37,7 @@ def _split(target: str) -> tuple[str, str]:
     return site, gateway
 
 
-def _commander(broker: str, db: Path, key: Path) -> Commander:
+def _commander(broker: str, db: str, key: Path) -> Commander:
     try:
         private = load_private_key(key.read_bytes())
     except (OSError, ValueError) as err:
@@ -59,7 +59,7 @@ def _show_reply(reply: dict[str, Any] | None, wait: float) -> None:
 @station_app.command("run")
 def run(
     broker: Broker = DEFAULT_BROKER,
-    db: Db = Path("station.db"),
+    db: Db = "station.db",
     share_group: Annotated[
         str | None, typer.Option(help="Shared-subscription group for several station processes.")
     ] = None,
@@ -84,7 +84,7 @@ def keygen(
 
 @station_app.command("enrolments")
 def enrolments(
-    db: Db = Path("station.db"), as_json: Annotated[bool, typer.Option("--json")] = False
+    db: Db = "station.db", as_json: Annotated[bool, typer.Option("--json")] = False
 ) -> None:
     """List enrolments waiting for approval."""
     rows = StationStore(db).enrolments()
@@ -121,7 +121,7 @@ def approve(
     occupant: Annotated[str, typer.Argument(help="Occupant id.")],
     by: Annotated[str, typer.Option(help="Who approves (recorded).")] = "station",
     broker: Broker = DEFAULT_BROKER,
-    db: Db = Path("station.db"),
+    db: Db = "station.db",
     key: KeyFile = Path("station.key"),
     wait: Wait = 10.0,
 ) -> None:
@@ -140,7 +140,7 @@ def reject(
     reason: Annotated[str, typer.Option(help="Why (shown to the landlord).")],
     by: Annotated[str, typer.Option(help="Who rejects (recorded).")] = "station",
     broker: Broker = DEFAULT_BROKER,
-    db: Db = Path("station.db"),
+    db: Db = "station.db",
     key: KeyFile = Path("station.key"),
     wait: Wait = 10.0,
 ) -> None:
@@ -158,7 +158,7 @@ def unlock(
     door: Annotated[str, typer.Option(help="Door name.")] = "main",
     reason: Annotated[str, typer.Option(help="Why (audit).")] = "",
     broker: Broker = DEFAULT_BROKER,
-    db: Db = Path("station.db"),
+    db: Db = "station.db",
     key: KeyFile = Path("station.key"),
     wait: Wait = 10.0,
 ) -> None:
@@ -175,7 +175,7 @@ def unlock(
 def resync(
     target: Target,
     broker: Broker = DEFAULT_BROKER,
-    db: Db = Path("station.db"),
+    db: Db = "station.db",
     key: KeyFile = Path("station.key"),
     wait: Wait = 10.0,
 ) -> None:
@@ -188,7 +188,7 @@ def resync(
 
 
 @station_app.command("alerts")
-def alerts(db: Db = Path("station.db")) -> None:
+def alerts(db: Db = "station.db") -> None:
     """List raised alerts nobody has acknowledged yet."""
     table = Table(title=t("station.alerts"))
     for key in ("col.id", "col.gateway", "col.alert", "col.unit", "col.time"):
@@ -208,7 +208,7 @@ def alerts(db: Db = Path("station.db")) -> None:
 def ack(
     alert_id: Annotated[str, typer.Argument(help="Alert id (or its first characters).")],
     by: Annotated[str, typer.Option(help="Who acknowledges.")] = "station",
-    db: Db = Path("station.db"),
+    db: Db = "station.db",
 ) -> None:
     """Acknowledge an alert."""
     if not StationStore(db).ack_alert(alert_id, by):

@@ -57,7 +57,7 @@ def _event_cells(e: dict[str, Any]) -> list[str]:
 
 
 async def run_station(
-    broker_url: str, db: Path, *, share_group: str | None, client_id: str
+    broker_url: str, db: str | Path, *, share_group: str | None, client_id: str
 ) -> None:
     """Consume until interrupted, redrawing the table as events arrive."""
     store = StationStore(db)

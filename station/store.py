@@ -1,14 +1,17 @@
-"""The station's own SQLite store: every event once, and the last status of each gateway."""
+"""The station's store: every event once, alerts, enrolments, replies, gateway status.
+
+SQLite by default; PostgreSQL when given a ``postgresql://`` URL (see `station.sql`). The SQL is
+written once in the dialect both understand.
+"""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
+from station.sql import connect
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS events (
@@ -20,7 +23,7 @@ _SCHEMA = [
         ts TEXT NOT NULL,
         received TEXT NOT NULL,
         payload TEXT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS events_gateway_ts ON events(site, gateway, ts)",
+    "CREATE INDEX IF NOT EXISTS events_gateway_ts ON events (site, gateway, ts)",
     """CREATE TABLE IF NOT EXISTS gateways (
         site TEXT NOT NULL,
         gateway TEXT NOT NULL,
@@ -70,17 +73,15 @@ _SCHEMA = [
 
 
 class StationStore:
-    """Events de-duplicated by id, plus gateway status.
+    """Events de-duplicated by id, alerts, enrolments, replies and gateway status.
 
     Args:
-        path: the SQLite file (created if missing).
+        target: a SQLite file path (created if missing) or a ``postgresql://`` URL.
     """
 
-    def __init__(self, path: Path | str) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = Database(sqlite3.connect(str(path), check_same_thread=False))
-        self.db.execute("PRAGMA journal_mode=WAL")
-        with self.db.atomic():
+    def __init__(self, target: Path | str) -> None:
+        self.db = connect(target)
+        with self.db.transaction():
             for statement in _SCHEMA:
                 self.db.execute(statement)
         self.duplicates = 0
@@ -92,170 +93,160 @@ class StationStore:
     def add_event(self, topic: str, kind: str, payload: dict[str, Any]) -> bool:
         """Store an event; False when its id was already stored (a redelivery)."""
         row = [
-            payload["id"],
-            payload["site"],
-            payload["gateway"],
-            topic,
-            kind,
-            payload["ts"],
-            datetime.now(UTC).isoformat(),
-            json.dumps(payload, ensure_ascii=False),
+            payload["id"], payload["site"], payload["gateway"], topic, kind, payload["ts"],
+            _now(), json.dumps(payload, ensure_ascii=False),
         ]
-        with self.db.atomic():
-            cursor = self.db.execute(
-                "INSERT OR IGNORE INTO events"
-                " (id, site, gateway, topic, kind, ts, received, payload)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        with self.db.transaction():
+            changed = self.db.execute(
+                "INSERT INTO events (id, site, gateway, topic, kind, ts, received, payload)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
                 row,
             )
-        if cursor.rowcount == 0:
+        if changed == 0:
             self.duplicates += 1
             return False
         return True
 
     def set_status(self, payload: dict[str, Any]) -> None:
         """Record a gateway's latest status."""
-        with self.db.atomic():
-            self.db.table("gateways").upsert(
-                {
-                    "site": payload["site"],
-                    "gateway": payload["gateway"],
-                    "state": payload["state"],
-                    "ts": payload["ts"],
-                    "payload": json.dumps(payload, ensure_ascii=False),
-                },
-                pk=("site", "gateway"),
+        row = [payload["site"], payload["gateway"], payload["state"], payload["ts"],
+               json.dumps(payload, ensure_ascii=False)]
+        with self.db.transaction():
+            self.db.execute(
+                "INSERT INTO gateways (site, gateway, state, ts, payload) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (site, gateway) DO UPDATE SET state = excluded.state,"
+                " ts = excluded.ts, payload = excluded.payload",
+                row,
             )
 
     def add_alert(self, payload: dict[str, Any]) -> None:
         """Record a raised or cleared alert (the event row is stored by `add_event`)."""
-        with self.db.atomic():
+        row = [payload["id"], payload["site"], payload["gateway"], payload["kind"],
+               payload["key"], payload["state"], payload.get("unit"), payload["ts"],
+               json.dumps(payload, ensure_ascii=False)]
+        with self.db.transaction():
             self.db.execute(
-                "INSERT OR IGNORE INTO alerts"
-                " (id, site, gateway, kind, key, state, unit, ts, payload)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    payload["id"],
-                    payload["site"],
-                    payload["gateway"],
-                    payload["kind"],
-                    payload["key"],
-                    payload["state"],
-                    payload.get("unit"),
-                    payload["ts"],
-                    json.dumps(payload, ensure_ascii=False),
-                ],
+                "INSERT INTO alerts (id, site, gateway, kind, key, state, unit, ts, payload)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                row,
             )
 
     def open_alerts(self) -> list[dict[str, Any]]:
         """Raised alerts not yet acknowledged, newest first."""
-        sql = (
+        return self.db.query(
             "SELECT id, site, gateway, kind, key, unit, ts FROM alerts"
             " WHERE state = 'raised' AND acked_at IS NULL ORDER BY ts DESC"
         )
-        return list(self.db.query(sql))
 
     def ack_alert(self, alert_id: str, by: str) -> bool:
-        """Acknowledge an alert; False when no unacknowledged alert has that id (or prefix)."""
-        with self.db.atomic():
-            cursor = self.db.execute(
-                "UPDATE alerts SET acked_by = ?, acked_at = ? WHERE id LIKE ? AND acked_at IS NULL",
-                [by, datetime.now(UTC).isoformat(), alert_id + "%"],
+        """Acknowledge a raised alert by id, or by an unambiguous prefix of 8+ characters.
+
+        Returns False when nothing (or more than one alert) matches.
+        """
+        matches = [a["id"] for a in self.open_alerts()
+                   if a["id"] == alert_id or (len(alert_id) >= 8 and a["id"].startswith(alert_id))]
+        if len(matches) != 1:
+            return False
+        with self.db.transaction():
+            changed = self.db.execute(
+                "UPDATE alerts SET acked_by = ?, acked_at = ? WHERE id = ? AND acked_at IS NULL",
+                [by, _now(), matches[0]],
             )
-        return cursor.rowcount > 0
+        return changed > 0
 
     def add_enrolment(self, payload: dict[str, Any]) -> None:
         """Queue a gateway's enrolment request for approval (a re-sent request changes nothing)."""
-        row = [
-            payload["site"],
-            payload["gateway"],
-            payload["occupant"],
-            payload["unit"],
-            payload["name_masked"],
-            payload["id_masked"],
-            payload["valid_from"],
-            payload.get("valid_to"),
-            datetime.now(UTC).isoformat(),
-        ]
-        with self.db.atomic():
+        row = [payload["site"], payload["gateway"], payload["occupant"], payload["unit"],
+               payload["name_masked"], payload["id_masked"], payload["valid_from"],
+               payload.get("valid_to"), _now()]
+        with self.db.transaction():
             self.db.execute(
-                "INSERT OR IGNORE INTO enrolments (site, gateway, occupant, unit, name_masked,"
-                " id_masked, valid_from, valid_to, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO enrolments (site, gateway, occupant, unit, name_masked, id_masked,"
+                " valid_from, valid_to, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (site, gateway, occupant) DO UPDATE SET unit = excluded.unit,"
+                " name_masked = excluded.name_masked, id_masked = excluded.id_masked,"
+                " valid_from = excluded.valid_from, valid_to = excluded.valid_to"
+                " WHERE enrolments.unit = ''",
                 row,
             )
 
     def enrolments(self, status: str | None = "pending") -> list[dict[str, Any]]:
         """Enrolments, by default those waiting for a decision, oldest first."""
-        where, args = ("status = ?", [status]) if status else (None, [])
-        return list(self.db.table("enrolments").rows_where(where, args, order_by="received"))
+        if status is None:
+            return self.db.query("SELECT * FROM enrolments ORDER BY received")
+        return self.db.query(
+            "SELECT * FROM enrolments WHERE status = ? AND unit != '' ORDER BY received", [status]
+        )
 
     def next_command_version(self, site: str, gateway: str, occupant: str) -> int:
         """Reserve the next version number for a command about this occupant."""
-        with self.db.atomic():
+        key = [site, gateway, occupant]
+        with self.db.transaction():
             self.db.execute(
-                "INSERT OR IGNORE INTO enrolments (site, gateway, occupant, unit, name_masked,"
-                " id_masked, valid_from, received) VALUES (?, ?, ?, '?', '?', '?', '?', ?)",
-                [site, gateway, occupant, datetime.now(UTC).isoformat()],
+                "INSERT INTO enrolments (site, gateway, occupant, unit, name_masked, id_masked,"
+                " valid_from, received) VALUES (?, ?, ?, '', '', '', '', ?)"
+                " ON CONFLICT (site, gateway, occupant) DO NOTHING",
+                [*key, _now()],
             )
             self.db.execute(
                 "UPDATE enrolments SET command_version = command_version + 1"
                 " WHERE site = ? AND gateway = ? AND occupant = ?",
-                [site, gateway, occupant],
+                key,
             )
-            row = self.db.execute(
+            rows = self.db.query(
                 "SELECT command_version FROM enrolments"
                 " WHERE site = ? AND gateway = ? AND occupant = ?",
-                [site, gateway, occupant],
-            ).fetchone()
-        return int(row[0])
+                key,
+            )
+        return int(rows[0]["command_version"])
 
     def decide_enrolment(
         self, site: str, gateway: str, occupant: str, status: str, *, by: str, reason: str = ""
     ) -> None:
         """Record the station's decision on an enrolment."""
-        with self.db.atomic():
+        with self.db.transaction():
             self.db.execute(
                 "UPDATE enrolments SET status = ?, decided_by = ?, decided_at = ?, reason = ?"
                 " WHERE site = ? AND gateway = ? AND occupant = ?",
-                [status, by, datetime.now(UTC).isoformat(), reason, site, gateway, occupant],
+                [status, by, _now(), reason, site, gateway, occupant],
             )
 
     def add_reply(self, payload: dict[str, Any]) -> None:
         """Record a gateway's reply to a command."""
         if not payload.get("command_id"):
             return
-        with self.db.atomic():
+        row = [payload["command_id"], payload["site"], payload["gateway"], payload.get("command"),
+               int(bool(payload.get("ok"))), payload.get("code", ""), payload.get("message", ""),
+               payload["ts"]]
+        with self.db.transaction():
             self.db.execute(
-                "INSERT OR REPLACE INTO replies (command_id, site, gateway, command, ok, code,"
-                " message, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    payload["command_id"],
-                    payload["site"],
-                    payload["gateway"],
-                    payload.get("command"),
-                    int(bool(payload.get("ok"))),
-                    payload.get("code", ""),
-                    payload.get("message", ""),
-                    payload["ts"],
-                ],
+                "INSERT INTO replies (command_id, site, gateway, command, ok, code, message, ts)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (command_id) DO UPDATE SET"
+                " ok = excluded.ok, code = excluded.code, message = excluded.message,"
+                " ts = excluded.ts",
+                row,
             )
 
     def reply(self, command_id: str) -> dict[str, Any] | None:
         """The gateway's reply to a command, if it arrived."""
-        rows = list(self.db.table("replies").rows_where("command_id = ?", [command_id]))
+        rows = self.db.query("SELECT * FROM replies WHERE command_id = ?", [command_id])
         return rows[0] if rows else None
 
     def event_ids(self) -> set[str]:
         """Every stored event id."""
-        return {r[0] for r in self.db.execute("SELECT id FROM events").fetchall()}
+        return {str(r["id"]) for r in self.db.query("SELECT id FROM events")}
 
     def recent_events(self, limit: int = 20) -> list[dict[str, Any]]:
         """The newest events, newest first, payload decoded."""
-        rows = self.db.execute(
+        rows = self.db.query(
             "SELECT payload FROM events ORDER BY ts DESC, id DESC LIMIT ?", [limit]
-        ).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        )
+        return [json.loads(r["payload"]) for r in rows]
 
     def gateways(self) -> list[dict[str, Any]]:
         """Last known status of every gateway."""
-        return list(self.db.table("gateways").rows_where(order_by="site, gateway"))
+        return self.db.query("SELECT * FROM gateways ORDER BY site, gateway")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

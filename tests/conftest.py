@@ -110,3 +110,57 @@ def _english_and_quiet(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     set_language("zh")
     os.environ.pop("CREDENTIALS_DIRECTORY", None)
+
+
+def _postgres_bin() -> Path | None:
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), reverse=True)
+    return candidates[0].parent if candidates else None
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A throw-away PostgreSQL cluster on a free loopback port; yields its admin URL.
+
+    Skipped when PostgreSQL's server binaries are not installed (CI installs them).
+    """
+    bindir = _postgres_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
+    import pwd
+
+    folder = tmp_path_factory.mktemp("pg")
+    data, port = folder / "data", free_port()
+    # PostgreSQL refuses to run as root: run it as the postgres system user then.
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        folder.chmod(0o777)
+        as_user = ["runuser", "-u", "postgres", "--"]
+        owner = pwd.getpwnam("postgres")
+        for parent in folder.parents:
+            if parent == Path("/tmp"):
+                break
+            parent.chmod(parent.stat().st_mode | 0o011)
+        os.chown(folder, owner.pw_uid, owner.pw_gid)
+    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+                    "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-l",
+                    str(folder / "pg.log"), "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       check=False, capture_output=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A fresh, empty database for this test."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    return postgres_server.rsplit("/", 1)[0] + f"/{name}"

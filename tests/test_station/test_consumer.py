@@ -91,3 +91,21 @@ async def test_consumer_receives_over_a_real_broker(broker, tmp_path: Path) -> N
     assert seen == ["event/access:a:True", "event/access:b:True", "event/access:a:False"]
     assert store.event_ids() == {"a", "b"}
     store.close()
+
+
+@pytest.mark.broker
+async def test_consumer_into_postgresql(broker, postgres_url: str) -> None:
+    store = StationStore(postgres_url)
+    consumer = StationConsumer(store, BrokerSettings.from_url(broker.url, "station-pg"))
+    task = asyncio.create_task(consumer.run())
+    async with asyncio.timeout(10):
+        await consumer.connected.wait()
+    async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+        for event_id in ("p1", "p2", "p1"):
+            await client.publish(TOPIC, payload(event_id), qos=1)
+    async with asyncio.timeout(10):
+        while store.duplicates < 1:
+            await asyncio.sleep(0.02)
+    task.cancel()
+    assert store.event_ids() == {"p1", "p2"}
+    store.close()
