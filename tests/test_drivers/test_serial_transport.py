@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -125,11 +126,16 @@ def test_format_masks_by_default_and_reveals_on_request() -> None:
     assert "景山" not in masked
     shown = json.loads(format_read(card, reveal=True, as_json=True))
     assert shown["id_number"] == "11010519491231002X"
-    assert shown["valid_to"] == "长期"
+    assert shown["valid_to"] is None  # 长期 (long-term)
     assert shown["birth"] == "1949-12-31"
-    assert {"card_type", "name", "sex", "ethnicity", "address", "issuer", "valid_from"} <= set(
-        shown
-    )
+    assert shown["authority"] == "北京市公安局东城分局"
+    assert "issuer" not in shown
+    assert {"card_type", "name", "sex", "ethnicity", "address", "valid_from"} <= set(shown)
+    text = format_read(card, reveal=True, as_json=False)
+    assert "valid_to=长期" in text
+    assert "authority=北京市公安局东城分局" in text
+    dated = IdCardRead.from_text(sample_card(valid_to=dt.date(2035, 1, 1)), b"", "lobby", 1.0)
+    assert json.loads(format_read(dated, reveal=True, as_json=True))["valid_to"] == "2035-01-01"
     tag = CardRead("r", CardTech.EM4100, bytes.fromhex("67003B51C6"), 0.0, {"version": 103})
     assert "uid=******51C6" in format_read(tag, reveal=False, as_json=False)
     assert json.loads(format_read(tag, reveal=True, as_json=True))["uid"] == "67003B51C6"
