@@ -109,3 +109,33 @@ async def test_consumer_into_postgresql(broker, postgres_url: str) -> None:
     task.cancel()
     assert store.event_ids() == {"p1", "p2"}
     store.close()
+
+
+@pytest.mark.broker
+async def test_shared_subscription_splits_the_load(broker, tmp_path: Path) -> None:
+    if broker.kind != "mosquitto":
+        pytest.skip("shared subscriptions need Mosquitto (amqtt lacks $share)")
+    stores = [StationStore(tmp_path / "station.db") for _ in range(2)]
+    seen: list[list[str]] = [[], []]
+    consumers = [
+        StationConsumer(stores[i], BrokerSettings.from_url(broker.url, f"station-{i}"), share_group="g",
+                        on_event=lambda kind, p, new, i=i: seen[i].append(p["id"]))
+        for i in range(2)
+    ]
+    tasks = [asyncio.create_task(c.run()) for c in consumers]
+    async with asyncio.timeout(10):
+        for c in consumers:
+            await c.connected.wait()
+    async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+        for i in range(40):
+            await client.publish(TOPIC, payload(f"e{i}"), qos=1)
+    async with asyncio.timeout(10):
+        while len(seen[0]) + len(seen[1]) < 40:
+            await asyncio.sleep(0.02)
+    for task in tasks:
+        task.cancel()
+    assert seen[0] and seen[1]  # both did some of the work
+    assert not set(seen[0]) & set(seen[1])  # and no message went to both
+    assert stores[0].event_ids() == {f"e{i}" for i in range(40)}
+    for store in stores:
+        store.close()
