@@ -221,7 +221,9 @@ class Gateway:
             return False
         now = datetime.now(self.tz)
         await self._apply(
-            self.rules.step(RulesDoorEvent(new_event_id(), now, door, DoorAction.GRANT), now)
+            await self.rules.advance(
+                RulesDoorEvent(new_event_id(), now, door, DoorAction.GRANT), now
+            )
         )
         await actuator.unlock()
         return True
@@ -239,7 +241,7 @@ class Gateway:
                 await self.rules.save()
                 last_site = time.monotonic()
             now = datetime.now(self.tz)
-            await self._apply(self.rules.step(Tick(now), now))
+            await self._apply(await self.rules.advance(Tick(now), now))
             await self.check_storage()
 
     async def _apply(self, outcome: RulesOutcome) -> None:
@@ -325,14 +327,14 @@ class Gateway:
 
     async def apply_rules(self, event: RulesEvent, now: datetime) -> None:
         """Feed a non-access event (a stranger's face) to the rules and queue its alerts."""
-        await self._apply(self.rules.step(event, now))
+        await self._apply(await self.rules.advance(event, now))
 
     async def _decide(
         self, request: AccessRequest, masked: str | None, reader: str | None, seen: float
     ) -> Outcome:
         now, kind, occupant = request.at, request.kind, request.occupant
         event_id = request.event_id or new_event_id()
-        rules_outcome = self.rules.step(request, now)
+        rules_outcome = await self.rules.advance(request, now)
         decision = rules_outcome.decision or Decision(Verdict.DENY, (Reason.UNKNOWN_CREDENTIAL,))
         record = AccessRecord(
             id=event_id,
@@ -379,8 +381,13 @@ class Gateway:
             depth = await self.store.run(self.store.store.outbox_depth)
             message = f"{free_mb} MB left, {depth} events queued"
             counts = {"free_mb": free_mb, "outbox_depth": depth}
-            await self.queue_alert("storage_low", "store", "raised" if low else "cleared",
-                                   counts=counts, message=message)
+            await self.queue_alert(
+                "storage_low",
+                "store",
+                "raised" if low else "cleared",
+                counts=counts,
+                message=message,
+            )
 
     async def _feedback(self, reader: str, allowed: bool) -> None:
         # OSDP readers show the verdict on their LED and buzzer; other readers have no feedback.
@@ -443,7 +450,7 @@ class Gateway:
         now = datetime.now(self.tz)
         payload = door_payload(name, event.kind.value, self.topics)
         rules_event = RulesDoorEvent(payload["id"], now, name, DoorAction(event.kind.value))
-        outcome = self.rules.step(rules_event, now)
+        outcome = await self.rules.advance(rules_event, now)
         if any(a.kind.value == "door_forced" and a.state.value == "raised" for a in outcome.alerts):
             payload["action"] = "forced"
         await self.store.run(self.store.store.enqueue, payload["id"], "event/door", dumps(payload))

@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from drivers.simulators.presenter import SimulatedKind
 from gateway.config import ConfigError, GatewayConfig, load_config, read_secret
 from rules.i18n import set_language, t
 from rules.model import CredentialKind, Occupant, Unit
@@ -118,12 +119,19 @@ def demo(
         typer.Option(help="Use this broker (mqtt://host:port) instead of the embedded one."),
     ] = None,
     forever: Annotated[bool, typer.Option(help="Keep tapping until Ctrl-C.")] = False,
+    reader: Annotated[
+        SimulatedKind, typer.Option(help="Simulated reader the tenants present cards to.")
+    ] = SimulatedKind.RDM6300,
 ) -> None:
     """Run a demo building end to end: simulated reader → gateway → MQTT → station."""
     from gateway.demo import run_demo
 
     with user_errors():
-        code = asyncio.run(run_demo(taps=taps, broker_url=broker, forever=forever, console=console))
+        code = asyncio.run(
+            run_demo(
+                taps=taps, broker_url=broker, forever=forever, console=console, reader=reader.value
+            )
+        )
     raise typer.Exit(code)
 
 

@@ -52,4 +52,62 @@ def bench_faults(
         raise typer.Exit(1)
 
 
+@bench_app.command("reader")
+def bench_reader_command(
+    occupants: Annotated[int, typer.Option(min=1, help="Approved tenants with a card.")] = 100_000,
+    taps: Annotated[int, typer.Option(min=10, help="Cards tapped (normal lookup).")] = 400,
+    naive_taps: Annotated[
+        int, typer.Option(min=0, help="Cards tapped through the naive full scan.")
+    ] = 40,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: random).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON line.")] = False,
+) -> None:
+    """Card frame's last byte → door command (p50/p99), against a naive full scan in the same run.
+
+    Exits 1 if a tapped card did not open the door.
+    """
+    from gateway.bench_reader import bench_reader
+
+    def progress(stage: str) -> None:
+        if not as_json:
+            err.print(stage)
+
+    result = asyncio.run(bench_reader(occupants, taps, naive_taps, seed=seed, progress=progress))
+    typer.echo(json.dumps(result, ensure_ascii=False))
+    if result["missed"]:
+        raise typer.Exit(1)
+
+
+@bench_app.command("fuzz")
+def bench_fuzz(
+    frames: Annotated[int, typer.Option(min=1, help="Inputs per protocol.")] = 1_000_000,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(help="Protocol (repeatable): rdm6300, idcard, pn532, wiegand, osdp."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: random).")] = None,
+) -> None:
+    """Random and mutated frames through every protocol parser; exit 1 on any failure.
+
+    A failure is an exception other than the driver's own errors, a valid frame rejected, or an
+    accepted frame with a bad checksum, check character or parity; its input is printed in hex.
+    """
+    from gateway.fuzz import PROTOCOLS, run_fuzz
+
+    unknown = sorted(set(kind or []) - set(PROTOCOLS))
+    if unknown:
+        err.print(
+            f"[red]error:[/] unknown protocol {', '.join(unknown)} (have {', '.join(PROTOCOLS)})"
+        )
+        raise typer.Exit(2)
+    report = run_fuzz(frames, kind, seed)
+    for failure in report["failures"]:
+        err.print(
+            f"[red]{failure['protocol']}[/]: {failure['problem']}\n  input: {failure['input_hex']}"
+        )
+    typer.echo(json.dumps(report))
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
 __all__ = ["bench_app"]

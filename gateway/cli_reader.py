@@ -157,53 +157,50 @@ async def _simulate(
     hold: float,
     errors: Console,
 ) -> None:
-    """Run the simulator until Ctrl-C/SIGTERM (or `count` scripted presentations)."""
-    stop = asyncio.Event()
+    """Run the simulator until Ctrl-C/SIGTERM (or `count` scripted presentations).
+
+    Either signal cancels whatever is under way (even a card held on the reader), then the
+    simulator stops and its port disappears.
+    """
+    main = asyncio.current_task()
+    assert main is not None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with reader:
-        print(reader.port, flush=True)  # noqa: T201 - the first line is the port, for scripts
-        errors.print(f"simulated {reader.kind} reader on {reader.port}; Ctrl-C stops it")
+        loop.add_signal_handler(sig, main.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        async with reader:
+            print(reader.port, flush=True)  # noqa: T201 - the first line is the port, for scripts
+            errors.print(f"simulated {reader.kind} reader on {reader.port}; Ctrl-C stops it")
 
-        async def present(card: str) -> None:
-            errors.print(f"present {card}")
-            await reader.present(card, hold)
+            async def present(card: str) -> None:
+                errors.print(f"present {card}")
+                await reader.present(card, hold)
 
-        if every is not None:
-            await _every(present, cards, every, count, stop)
-            return
-        for card in cards:
-            await present(card)
-            await asyncio.sleep(0.3)
-        await _interactive(present, reader, cards, stop, errors)
+            if every is not None:
+                await _every(present, cards, every, count)
+                return
+            for card in cards:
+                await present(card)
+                await asyncio.sleep(0.3)
+            await _interactive(present, reader, cards, errors)
 
 
 async def _every(
-    present: Callable[[str], Awaitable[None]],
-    cards: list[str],
-    every: float,
-    count: int,
-    stop: asyncio.Event,
+    present: Callable[[str], Awaitable[None]], cards: list[str], every: float, count: int
 ) -> None:
+    loop = asyncio.get_running_loop()
     for shown, card in enumerate(itertools.cycle(cards), start=1):
-        started = asyncio.get_running_loop().time()
+        started = loop.time()
         await present(card)
         if count and shown >= count:
             return
-        rest = every - (asyncio.get_running_loop().time() - started)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(max(rest, 0.0)):
-                await stop.wait()
-        if stop.is_set():
-            return
+        await asyncio.sleep(max(0.0, every - (loop.time() - started)))
 
 
 async def _interactive(
     present: Callable[[str], Awaitable[None]],
     reader: CardPresenter,
     cards: list[str],
-    stop: asyncio.Event,
     errors: Console,
 ) -> None:
     lines: asyncio.Queue[str | None] = asyncio.Queue()
@@ -217,18 +214,7 @@ async def _interactive(
     threading.Thread(target=read_stdin, name="stdin", daemon=True).start()
     last = cards[-1] if cards else reader.default_card
     errors.print(f"type a card and Enter to present it (Enter alone: {last})")
-    while not stop.is_set():
-        getter = asyncio.ensure_future(lines.get())
-        stopper = asyncio.ensure_future(stop.wait())
-        done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        getter.cancel()
-        stopper.cancel()
-        if getter not in done:
-            return
-        line = getter.result()
-        if line is None:  # end of input: keep the reader plugged in until Ctrl-C
-            await stop.wait()
-            return
+    while (line := await lines.get()) is not None:
         card = line.strip() or last
         try:
             reader.parse(card)
@@ -239,3 +225,4 @@ async def _interactive(
             errors.print(f"[yellow]{warning}[/]")
         await present(card)
         last = card
+    await asyncio.Event().wait()  # end of input: keep the reader plugged in until Ctrl-C

@@ -1,8 +1,13 @@
-"""`doorgate demo`: a demo building, a simulated RDM6300, the gateway and the station, end to end.
+"""`doorgate demo`: a demo building, a simulated reader, the gateway and the station, end to end.
 
 Everything is real except the card reader hardware: the reader is a simulator writing the exact
-RDM6300 bytes on a pseudo-terminal, the broker is amqtt (or the one given with ``--broker``), the
-databases are SQLite files in a temporary folder.
+bytes of an RDM6300 (default), a SAM ID card reader, a PN532 or an OSDP reader (libosdp's own
+peripheral device, secure channel on) on a pseudo-terminal; the broker is amqtt (or the one given
+with ``--broker``), the databases are SQLite files in a temporary folder.
+
+With ``--reader idcard`` the tenants present their resident ID cards (以证管人: the card is the
+credential, resolved by the ID number's keyed hash); with ``pn532`` they hold MIFARE cards with
+4- and 7-byte UIDs, with ``osdp`` W34 cards; the seeded building has matching credentials.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from typing import Any
 
 from rich.console import Console
 
-from drivers.simulators.rdm6300 import Rdm6300Simulator
+from drivers.idcard.text import IdCardText
+from drivers.simulators.idcard import sample_card
+from drivers.simulators.presenter import CardPresenter, IdCardPresenter, open_presenter
 from gateway.app import Gateway, Outcome
 from gateway.broker import embedded_broker
 from gateway.config import broker_settings, load_config, read_secret, station_public_key
@@ -40,16 +47,29 @@ from sync.store import Store
 
 TAP_INTERVAL_S = 0.6
 DRAIN_TIMEOUT_S = 120.0
+READER_ONLINE_S = 15.0
+# How long a card stays on each reader: two RDM6300 frames, one PN532/SAM read.
+HOLD_S = {"rdm6300": 0.2, "pn532": 0.5, "idcard": 0.8, "osdp": 0.2}
+DEMO_SCBK = "000102030405060708090a0b0c0d0e0f"  # demo only: a real PD gets its own random key
 
 
 @dataclass(frozen=True, slots=True)
 class DemoCard:
-    """A card in the demo building and who holds it."""
+    """A card in the demo building and who holds it.
+
+    Attributes:
+        uid: the card UID (IC cards), or the ID number's bytes (resident ID cards).
+        holder: the holder's name ("?" for the stranger's card).
+        occupant_id: the holder's occupant id.
+        pending: whether the holder waits for the station's approval.
+        id_card: the resident ID card itself, for the ID card reader.
+    """
 
     uid: bytes
     holder: str
     occupant_id: str | None = None
     pending: bool = False
+    id_card: IdCardText | None = None
 
 
 def demo_id_number(birth: date, serial: int, region: str = "110105") -> str:
@@ -58,8 +78,27 @@ def demo_id_number(birth: date, serial: int, region: str = "110105") -> str:
     return first17 + check_character(first17)
 
 
-def seed_demo_building(store: Store, today: date) -> list[DemoCard]:
-    """Units 101-201 with approved, pending, moved-out and expired tenants and their cards."""
+def demo_uid(reader: str, index: int) -> bytes:
+    """Tenant `index`'s card UID on `reader`: EM4100 (5 bytes), MIFARE 4/7 bytes, or W34."""
+    serial = 0x003B51C6 + index * 7919
+    if reader == "pn532":
+        if index % 2:
+            return b"\x04" + (0xA1B2C3D4E5 + index * 7919).to_bytes(6, "big")
+        return (0x3B51C600 + index * 7919).to_bytes(4, "big")
+    if reader == "osdp":
+        return (0x5A010000 + index * 7919).to_bytes(4, "big")
+    return bytes([0x67]) + serial.to_bytes(4, "big")
+
+
+def seed_demo_building(store: Store, today: date, reader: str = "rdm6300") -> list[DemoCard]:
+    """Units 101-201 with approved, pending, moved-out and expired tenants and their cards.
+
+    Args:
+        store: the gateway store.
+        today: the demo's date (tenancies are relative to it).
+        reader: the reader kind the cards are for; `idcard` tenants are known by their ID
+            number, every other kind gets an IC card with a UID that reader reads.
+    """
     for unit in (
         Unit("A-101", "A", 1, "101", 2),
         Unit("A-102", "A", 1, "102", 1),
@@ -76,17 +115,33 @@ def seed_demo_building(store: Store, today: date) -> list[DemoCard]:
     ]
     cards: list[DemoCard] = []
     for index, (unit_id, name, start, end, status) in enumerate(people):
-        number = demo_id_number(date(1990 + index, 3, 1 + index), 100 + index)
+        birth = date(1990 + index, 3, 1 + index)
+        number = demo_id_number(birth, 100 + index)
         occupant = store.add_occupant(unit_id, name, number, start, end)
-        uid = bytes([0x67]) + (0x003B51C6 + index * 7919).to_bytes(4, "big")
-        store.add_card(occupant.id, CredentialKind.IC, uid.hex())
+        id_card = None
+        if reader == "idcard":
+            id_card = sample_card(name=name, id_number=number, birth=birth, sex=str(1 + index % 2))
+            uid = number.encode()
+        else:
+            uid = demo_uid(reader, index)
+            store.add_card(occupant.id, CredentialKind.IC, uid.hex())
         if status != "pending":
             store.approve(occupant.id, by="demo")
         if status == "moved_out":
             store.move_out(occupant.id)
-        cards.append(DemoCard(uid, name, occupant.id, pending=status == "pending"))
-    cards.append(DemoCard(bytes.fromhex("1A2B3C4D5E"), "?"))
+        cards.append(DemoCard(uid, name, occupant.id, status == "pending", id_card))
+    cards.append(_stranger(reader))
     return cards
+
+
+def _stranger(reader: str) -> DemoCard:
+    """A card nobody enrolled (for the ID card reader: a valid ID number nobody enrolled)."""
+    if reader == "idcard":
+        birth = date(1985, 6, 15)
+        number = demo_id_number(birth, 777, region="440305")
+        return DemoCard(number.encode(), "?", id_card=sample_card(id_number=number, birth=birth))
+    stranger = {"pn532": "1A2B3C4D", "osdp": "1A2B3C4D"}.get(reader, "1A2B3C4D5E")
+    return DemoCard(bytes.fromhex(stranger), "?")
 
 
 def demo_script(cards: list[DemoCard]) -> list[DemoCard]:
@@ -97,10 +152,14 @@ def demo_script(cards: list[DemoCard]) -> list[DemoCard]:
     return script
 
 
-def write_demo_config(folder: Path, broker_url: str, port: str) -> Path:
-    """Write the demo's doorgate.toml and hash key; return the config path."""
+def write_demo_config(folder: Path, broker_url: str, port: str, reader: str = "rdm6300") -> Path:
+    """Write the demo's doorgate.toml and hash key (and an OSDP key); return the config path."""
     (folder / "hash_key").write_text(secrets.token_hex(32))
     generate_keypair(folder, "station")
+    extra = ""
+    if reader == "osdp":
+        (folder / "osdp.scbk").write_text(DEMO_SCBK)
+        extra = 'scbk_file = "osdp.scbk"\n'
     path = folder / "doorgate.toml"
     path.write_text(
         f"""# doorgate demo configuration (generated)
@@ -126,11 +185,11 @@ approval = "station"
 
 [[readers]]
 name = "entrance"
-kind = "rdm6300"
+kind = "{reader}"
 port = "{port}"
 door = "main"
 debounce_s = 0.3
-
+{extra}
 [[doors]]
 name = "main"
 unlock_s = 0.5
@@ -178,9 +237,22 @@ class DemoReport:
 
 
 async def run_demo(
-    *, taps: int, broker_url: str | None, forever: bool, console: Console | None = None
+    *,
+    taps: int,
+    broker_url: str | None,
+    forever: bool,
+    console: Console | None = None,
+    reader: str = "rdm6300",
 ) -> int:
-    """Run the demo; return 0 when every event reached the station, 1 otherwise."""
+    """Run the demo; return 0 when every event reached the station, 1 otherwise.
+
+    Args:
+        taps: card presentations to script.
+        broker_url: an external broker, or None for the embedded amqtt.
+        forever: keep presenting cards until Ctrl-C.
+        console: where to print (default: stdout).
+        reader: the simulated reader kind: rdm6300, idcard, pn532 or osdp.
+    """
     console = console or Console()
     with tempfile.TemporaryDirectory(prefix="doorgate-demo-") as tmp:
         folder = Path(tmp)
@@ -190,19 +262,29 @@ async def run_demo(
                 url = await stack.enter_async_context(embedded_broker())
             console.print(f"[bold]{t('demo.title')}[/]")
             console.print(f"{t('demo.broker')}: {url}   {t('demo.folder')}: {folder}")
-            return await _run(stack, folder, url, taps=taps, forever=forever, console=console)
+            return await _run(
+                stack, folder, url, taps=taps, forever=forever, console=console, reader=reader
+            )
     return 1
 
 
 async def _run(
-    stack: AsyncExitStack, folder: Path, url: str, *, taps: int, forever: bool, console: Console
+    stack: AsyncExitStack,
+    folder: Path,
+    url: str,
+    *,
+    taps: int,
+    forever: bool,
+    console: Console,
+    reader: str,
 ) -> int:
-    simulator = stack.enter_context(Rdm6300Simulator(folder / "rdm6300", paced=True))
-    config_path = write_demo_config(folder, url, simulator.port)
+    scbk = bytes.fromhex(DEMO_SCBK) if reader == "osdp" else None
+    simulator = await stack.enter_async_context(open_presenter(reader, folder / reader, scbk=scbk))
+    config_path = write_demo_config(folder, url, simulator.port, reader)
     config = load_config(config_path)
     key = read_secret(config.secrets.hash_key_file, config_path)
     store = Store.open(config.store.path, key)
-    cards = seed_demo_building(store, date.today())
+    cards = seed_demo_building(store, date.today(), reader)
     store.close()
     report = DemoReport(console, {mask_uid(c.uid.hex()): c.holder for c in cards})
     station_store = StationStore(folder / "station.db")
@@ -235,6 +317,7 @@ async def _run(
             async with asyncio.timeout(15):
                 await consumer.connected.wait()
                 await gateway.uplink.connected.wait()
+        await _reader_online(gateway, config.readers[0].name)
         station = StationSteps(commander, gateway, console)
         tapped = await _tap_script(simulator, demo_script(cards), taps, forever, station)
         if tapped:
@@ -309,8 +392,26 @@ class StationSteps:
         )
 
 
+async def _reader_online(gateway: Gateway, name: str) -> None:
+    # A reader that talks back (SAM, PN532, OSDP) must be up before the first card, or that
+    # presentation would go unread; the RDM6300 port is open at once.
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(READER_ONLINE_S):
+            while not gateway.health.get(name, {}).get("connected"):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)  # health is a dict the supervisor updates, no event
+
+
+async def present(simulator: CardPresenter, card: DemoCard) -> None:
+    """Present one demo card for as long as that kind of reader needs to read it once."""
+    hold = HOLD_S[simulator.kind]
+    if isinstance(simulator, IdCardPresenter) and card.id_card is not None:
+        await simulator.present_card(card.id_card, hold)
+    else:
+        await simulator.present(card.uid.hex(), hold)
+
+
 async def _tap_script(
-    simulator: Rdm6300Simulator,
+    simulator: CardPresenter,
     script: list[DemoCard],
     taps: int,
     forever: bool,
@@ -328,7 +429,7 @@ async def _tap_script(
             card = next(cards)
             await station.before_tap(card, seen)
             seen.add(card.uid)
-            await simulator.tap_uid(card.uid, repeats=2, interval=0.1)
+            await present(simulator, card)
             count += 1
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(TAP_INTERVAL_S):

@@ -7,6 +7,7 @@ at shutdown) and the `RulesConfig` built from the config file plus the station's
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -17,7 +18,7 @@ from gateway.config import DoorConfig, GatewayConfig
 from rules.access import DoorMode, DoorPolicy
 from rules.alerts import CapacityPolicy
 from rules.engine import RulesConfig, RulesState, Site, step
-from rules.events import Event
+from rules.events import Event, Tick
 from rules.outcome import Outcome
 from rules.timewindows import NightWindow, Schedule, parse_clock
 from sync.errors import StoreError
@@ -77,6 +78,7 @@ class RulesRuntime:
         self.config = rules_config(config)
         self.state = RulesState()
         self.site = Site()
+        self._lock = asyncio.Lock()
 
     async def load(self) -> None:
         """Read the site and the last saved state (a corrupt state starts afresh, logged)."""
@@ -106,6 +108,18 @@ class RulesRuntime:
         """Advance the rules by one event (pure computation, microseconds)."""
         self.state, outcome = step(self.state, event, now, self.config, self.site)
         return outcome
+
+    async def advance(self, event: Event, now: datetime) -> Outcome:
+        """`step`, serialised; a tick runs in a worker thread.
+
+        A tick's roster pass over every occupant takes ≈ 0.7 s at 100,000 occupants; in a
+        thread it no longer stalls the event loop (uplink, other readers, the watchdog). A card
+        decision arriving meanwhile waits for the lock, so state updates stay in order.
+        """
+        async with self._lock:
+            if isinstance(event, Tick):
+                return await asyncio.to_thread(self.step, event, now)
+            return self.step(event, now)
 
     async def save(self) -> None:
         """Persist the state so a restart keeps occupancy, episodes and door cycles."""

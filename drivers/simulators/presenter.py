@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import enum
 import re
 from pathlib import Path
 from types import TracebackType
@@ -33,7 +34,17 @@ from drivers.simulators.pty import PtyDevice
 from drivers.simulators.rdm6300 import Rdm6300Simulator
 from drivers.wiegand import encode_w26, encode_w34
 
-SIMULATED_KINDS = ("rdm6300", "idcard", "pn532", "osdp")
+
+class SimulatedKind(enum.StrEnum):
+    """The reader kinds that have a simulator on a pseudo-terminal."""
+
+    RDM6300 = "rdm6300"
+    IDCARD = "idcard"
+    PN532 = "pn532"
+    OSDP = "osdp"
+
+
+SIMULATED_KINDS = tuple(kind.value for kind in SimulatedKind)
 _HEX = re.compile(r"^[0-9A-Fa-f]+$")
 RDM6300_REPEAT_S = 0.1
 

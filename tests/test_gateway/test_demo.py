@@ -7,8 +7,11 @@ import re
 import subprocess
 import sys
 import time
+from datetime import date
 
 import pytest
+
+from gateway.demo import demo_id_number
 
 DOORGATE = [sys.executable, "-c", "from gateway.cli import main; main()"]
 SUMMARY = re.compile(r"^sent=(\d+) received=(\d+) lost=(\d+)$", re.MULTILINE)
@@ -67,3 +70,19 @@ def test_demo_survives_a_broker_restart(broker) -> None:
     assert match.group(1) == match.group(2) == "14"
     assert match.group(3) == "0"
     assert "unreachable" in err  # the outage really happened and was reported
+
+
+def test_demo_with_the_id_card_reader() -> None:
+    result = run_demo("--reader", "idcard", "--taps", "4")
+    assert result.returncode == 0, result.stdout + result.stderr
+    match = SUMMARY.search(result.stdout)
+    assert match, result.stdout
+    assert match.groups() == ("4", "4", "0")
+    lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
+    number = demo_id_number(date(1990, 3, 1), 100)  # 张伟's, as the demo seeds him
+    # 张伟 presents his resident ID card (shown masked to its last 4) and the door opens.
+    granted = [line for line in lines if "张伟" in line and "approved occupant" in line]
+    assert granted, result.stdout
+    assert f"*{number[-4:]} " in granted[0]
+    assert number not in result.stdout  # the ID number itself is never printed
+    assert "Traceback" not in result.stderr
