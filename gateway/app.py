@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -31,7 +31,9 @@ from gateway.cameras import CameraRuntime, face_credential
 from gateway.commands import command_handlers
 from gateway.config import CameraConfig, GatewayConfig, ReaderConfig
 from gateway.devices import Read, credential_of, make_door, make_reader
+from gateway.metrics import Metrics, serve_metrics
 from gateway.rules_runtime import RulesRuntime
+from gateway.sdnotify import notify, watchdog_interval
 from rules.events import DoorAction, Tick
 from rules.events import DoorEvent as RulesDoorEvent
 from rules.events import Event as RulesEvent
@@ -57,6 +59,7 @@ from sync.contract import (
 )
 from sync.downlink import Downlink
 from sync.errors import StoreFull
+from sync.faces import purge_clusters
 from sync.ha_discovery import HaDevice, discovery_messages
 from sync.mqtt import BrokerSettings
 from sync.store import AsyncStore, Store
@@ -114,6 +117,9 @@ class Gateway:
         self.doors: dict[str, Door] = {}
         self.health: dict[str, dict[str, Any]] = {}
         self.storage: dict[str, Any] = {"free_mb": None, "low": False, "full": False}
+        self.metrics = Metrics()
+        self._outbox_depth = 0
+        self._purged = datetime.min.replace(tzinfo=self.tz)
         self.callbacks: list[OutcomeCallback] = []
         self._hash_key = hash_key
         self._broker = broker
@@ -210,6 +216,10 @@ class Gateway:
             for name, door in self.doors.items():
                 tasks.create_task(self._door_events(name, door), name=f"door-{name}")
             tasks.create_task(self._ticks(), name="rules-tick")
+            tasks.create_task(self._systemd(), name="systemd-notify")
+            if self.config.metrics.listen:
+                host, _, port = self.config.metrics.listen.rpartition(":")
+                tasks.create_task(serve_metrics(self._gauged(), host, int(port)), name="metrics")
             for camera in self.config.cameras:
                 runtime = CameraRuntime(self, camera)
                 tasks.create_task(runtime.run(), name=f"camera-{camera.name}")
@@ -228,6 +238,43 @@ class Gateway:
         await actuator.unlock()
         return True
 
+    def _gauged(self) -> Metrics:
+        metrics = self.metrics
+        metrics.gauges = {
+            "doorgate_outbox_depth": lambda: {"": self._outbox_depth},
+            "doorgate_headcount": lambda: {"": self.rules.state.occupancy.headcount},
+            "doorgate_uplink_connected": lambda: {"": float(self.uplink.connected.is_set())},
+            "doorgate_uplink_acked": lambda: {"": self.uplink.acked},
+            "doorgate_device_up": lambda: {
+                f'{{device="{name}"}}': float(bool(h.get("connected")))
+                for name, h in self.health.items()
+            },
+            "doorgate_storage_free_megabytes": lambda: {"": self.storage["free_mb"] or 0.0},
+        }
+        return metrics
+
+    async def _systemd(self) -> None:
+        # READY once the readers and the broker link are up (or after 20 s, saying what is not),
+        # then watchdog pings from this loop: a hung event loop stops them and systemd restarts us.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not self._all_up():  # noqa: ASYNC110 - several conditions
+            await asyncio.sleep(0.1)
+        waiting = [n for n, h in self.health.items() if not h.get("connected")]
+        if not self.uplink.connected.is_set():
+            waiting.append("broker")
+        status = "running" if not waiting else "running; waiting for " + ", ".join(waiting)
+        notify(f"READY=1\nSTATUS={status}")
+        interval = watchdog_interval()
+        while interval is not None:
+            notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+    def _all_up(self) -> bool:
+        readers_up = all(
+            self.health.get(r.name, {}).get("connected") for r in self.config.readers
+        )
+        return readers_up and self.uplink.connected.is_set()
+
     async def _changed(self) -> None:
         # Occupants or thresholds changed by a station command: the rules see them at once.
         await self.rules.load()
@@ -243,6 +290,8 @@ class Gateway:
             now = datetime.now(self.tz)
             await self._apply(await self.rules.advance(Tick(now), now))
             await self.check_storage()
+            if now - self._purged > timedelta(hours=1):
+                await self.purge(now)
 
     async def _apply(self, outcome: RulesOutcome) -> None:
         """Queue every alert edge the rules produced."""
@@ -355,6 +404,7 @@ class Gateway:
             await self._feedback(reader, decision.allowed)
         await self._apply(rules_outcome)
         outcome = Outcome(record, occupant, decision, (time.monotonic() - seen) * 1000)
+        self.metrics.decision(record.kind, record.decision, outcome.latency_ms / 1000)
         self._report(outcome)
         return outcome
 
@@ -370,9 +420,25 @@ class Gateway:
         self.storage["full"] = False
         self.uplink.notify()
 
+    async def purge(self, now: datetime) -> None:
+        """Apply the retention limits: old access-log rows and stale stranger clusters."""
+        self._purged = now
+        store = self.store.store
+        limits = self.config.store
+        log_rows = await self.store.run(
+            store.purge_access_log, now - timedelta(days=limits.retention_days)
+        )
+        clusters = await self.store.run(
+            purge_clusters, store.db, now - timedelta(days=limits.stranger_retention_days)
+        )
+        if log_rows or clusters:
+            logger.info("retention: purged %d access-log rows, %d stranger clusters",
+                        log_rows, clusters)
+
     async def check_storage(self) -> None:
         """Raise `storage_low` (with the room left and the queue) below `store.min_free_mb`."""
         free_mb = round(await self.store.run(self.store.store.free_bytes) / 2**20, 1)
+        self._outbox_depth = await self.store.run(self.store.store.outbox_depth)
         limit = self.config.store.min_free_mb
         self.storage["free_mb"] = free_mb
         low = free_mb < limit or (self.storage["low"] and free_mb < 2 * limit)
@@ -438,6 +504,7 @@ class Gateway:
             logger.critical("storage full, alert %s %s %s not queued: %s", kind, key, state, err)
             return
         self.uplink.notify()
+        self.metrics.alert(kind, state)
         logger.warning("alert %s %s: %s", kind, state, key)
 
     # --- doors -----------------------------------------------------------------------------

@@ -62,6 +62,12 @@ class StoreConfig(Base):
     min_free_mb: float = Field(
         200.0, ge=0, description="Raise storage_low when less room than this is left."
     )
+    retention_days: int = Field(
+        180, ge=1, description="Access log rows older than this are purged."
+    )
+    stranger_retention_days: int = Field(
+        30, ge=1, description="Anonymous stranger clusters unseen this long are purged."
+    )
 
 
 class SecretsConfig(Base):
@@ -167,6 +173,20 @@ class RulesSection(Base):
     tick_s: float = Field(5.0, gt=0, description="Seconds between time-based checks.")
 
 
+class MetricsConfig(Base):
+    """Prometheus metrics endpoint of the daemon."""
+
+    listen: str = Field(
+        "127.0.0.1:9108", description='host:port for /metrics; "" turns the endpoint off.'
+    )
+
+    @model_validator(mode="after")
+    def _address(self) -> MetricsConfig:
+        if self.listen and not re.fullmatch(r"[A-Za-z0-9.:\[\]-]+:\d{1,5}", self.listen):
+            raise ValueError(f"metrics.listen must be host:port, got {self.listen!r}")
+        return self
+
+
 class HomeAssistantConfig(Base):
     """Home Assistant MQTT discovery (doors, readers, headcount, alerts; read-only)."""
 
@@ -201,6 +221,7 @@ class GatewayConfig(Base):
     station: StationLinkConfig = StationLinkConfig()
     rules: RulesSection = RulesSection()
     homeassistant: HomeAssistantConfig = HomeAssistantConfig()
+    metrics: MetricsConfig = MetricsConfig()
     readers: Annotated[list[ReaderConfig], Field(default_factory=list)]
     cameras: Annotated[list[CameraConfig], Field(default_factory=list)]
     doors: Annotated[list[DoorConfig], Field(default_factory=lambda: [DoorConfig()])]

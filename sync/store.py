@@ -461,6 +461,12 @@ class Store:
             marks = ",".join("?" * len(seqs))
             db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", seqs)
 
+    def purge_access_log(self, older_than: datetime) -> int:
+        """Delete access-log rows older than the retention limit; return how many."""
+        with self.transaction() as db:
+            cursor = db.execute("DELETE FROM access_log WHERE ts < ?", [older_than.isoformat()])
+        return int(cursor.rowcount)
+
     def free_bytes(self) -> int:
         """Room left on the file system that holds the database."""
         return shutil.disk_usage(self.path.parent).free

@@ -197,3 +197,26 @@ def test_outbox_survives_reopening(tmp_path: Path) -> None:
     s = Store.open(tmp_path / "g.db", SECRET)
     assert [r.event_id for r in s.outbox_batch()] == ["kept"]
     s.close()
+
+
+@pytest.mark.parametrize("start", range(1, LATEST))
+def test_upgrade_from_every_earlier_schema_version(tmp_path: Path, start: int) -> None:
+    from sqlite_utils import Database
+
+    path = tmp_path / "old.db"
+    db = Database(sqlite3.connect(str(path)))
+    migrate(db, target=start)
+    now = "2026-01-01T00:00:00+00:00"
+    db.execute("INSERT INTO units (id, building, floor, room, capacity, created) VALUES ('A-1', 'A', 1, '1', 2, ?)", [now])
+    db.execute(
+        "INSERT INTO occupants (id, unit_id, name, id_hash, id_masked, status, valid_from, created, updated)"
+        " VALUES ('o1', 'A-1', '张三', 'h', '110105********002X', 'approved', '2026-01-01', ?, ?)", [now, now])
+    db.execute("INSERT INTO outbox (event_id, topic, payload, created) VALUES ('e1', 'event/access', '{}', ?)", [now])
+    db.conn.commit()
+    db.close()
+    store = Store.open(path, SECRET)
+    assert current_version(store.db) == LATEST
+    assert store.get_occupant("o1").status is OccupantStatus.APPROVED
+    assert [r.event_id for r in store.outbox_batch()] == ["e1"]
+    assert store.apply_station_change("o1", 1, {"status": "suspended"})[0] == "applied"
+    store.close()
