@@ -162,6 +162,77 @@ def check_config(path: Annotated[Path, typer.Argument(help="Config file to valid
     console.print(t("ok.config_valid", path=path))
 
 
+@app.command()
+def backup(
+    dest: Annotated[Path, typer.Argument(help="Backup file to write.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Copy the store with SQLite's online backup (safe while the daemon runs)."""
+    from rich.progress import Progress
+
+    from gateway.ops import OpsError
+    from gateway.ops import backup as run_backup
+
+    with user_errors():
+        settings = load_config(config)
+    with Progress(console=err_console, transient=True) as bar:
+        task = bar.add_task(t("ops.backup"), total=None)
+        try:
+            info = run_backup(settings.store.path, dest,
+                              lambda done, total: bar.update(task, completed=done, total=total))
+        except OpsError as err:
+            raise fail(str(err)) from err
+    console.print(t("ops.backed_up", path=info.path, mb=round(info.bytes / 2**20, 2),
+                    version=info.schema_version))
+
+
+@app.command()
+def restore(
+    source: Annotated[Path, typer.Argument(help="Backup file to restore.")],
+    force: Annotated[bool, typer.Option(help="Replace an existing store (stop the daemon first).")] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Restore the store from a backup; the replaced file is kept as *.before-restore."""
+    from gateway.ops import OpsError
+    from gateway.ops import restore as run_restore
+
+    with user_errors():
+        settings = load_config(config)
+        key = read_secret(settings.secrets.hash_key_file, config)
+    try:
+        info = run_restore(source, settings.store.path, force=force)
+    except OpsError as err:
+        raise fail(str(err)) from err
+    with user_errors():
+        Store.open(settings.store.path, key).close()  # applies any newer migrations now
+    console.print(t("ops.restored", path=info.path, version=info.schema_version))
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Show the store's counts, the outbox backlog and the room left on disk."""
+    import json
+
+    from gateway.ops import status as read_status
+
+    with user_errors():
+        settings = load_config(config)
+        if not settings.store.path.exists():
+            raise ValueError(f"no database at {settings.store.path} (has the daemon run yet?)")
+        report = {"site": settings.site.site, "gateway": settings.site.gateway,
+                  **read_status(settings.store.path)}
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False))
+        return
+    table = Table(show_header=False)
+    for key, value in report.items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
 # --- units -----------------------------------------------------------------------------
 
 

@@ -73,6 +73,9 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "en": "this building's enrolments are approved by the station (station.approval = \"station\");"
         " set it to \"local\" for a building without a station",
     },
+    "ops.backup": {"zh": "正在备份", "en": "backing up"},
+    "ops.backed_up": {"zh": "已备份到 {path}（{mb} MB，数据库版本 {version}）", "en": "backed up to {path} ({mb} MB, schema {version})"},
+    "ops.restored": {"zh": "已从备份恢复 {path}（数据库版本 {version}）", "en": "restored {path} (schema {version})"},
     "station.enrolments": {"zh": "待审批登记", "en": "enrolments awaiting approval"},
     "station.alerts": {"zh": "未确认告警", "en": "unacknowledged alerts"},
     "station.sent": {"zh": "已签名发送 {name} → {target}", "en": "signed and sent {name} → {target}"},
