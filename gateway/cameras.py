@@ -21,7 +21,7 @@ from gateway.faces import load_strangers, save_strangers
 from rules.events import FaceSighting as RulesFaceSighting
 from rules.model import Credential, CredentialKind, CredentialStatus, Direction
 from sync.contract import new_event_id
-from sync.faces import load_templates
+from sync.faces import load_templates, templates_version
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HEALTH_POLL_S = 2.0
+# Enrolments and wrong-match marks come from other processes (CLI, portal): poll the store.
+TEMPLATE_POLL_S = 5.0
 
 
 class CameraRuntime:
@@ -48,6 +50,7 @@ class CameraRuntime:
     async def run(self) -> None:
         """Run the face service until cancelled; its own process reconnects the camera."""
         store = self.gateway.store
+        version = await store.run(lambda: templates_version(store.store.db))
         templates = await store.run(lambda: load_templates(store.store.db))
         clusters = await store.run(load_strangers, store.store)
         config = EngineConfig(threshold=self.camera.threshold)
@@ -59,8 +62,12 @@ class CameraRuntime:
             offline_after=self.camera.offline_after_s,
             fps=self.camera.fps,
         ) as faces, asyncio.TaskGroup() as tasks:
+            del templates  # the face process has its copy; the service keeps one for restarts
             tasks.create_task(
                 self._watch_health(faces), name=f"camera-health-{self.camera.name}"
+            )
+            tasks.create_task(
+                self._watch_templates(faces, version), name=f"camera-templates-{self.camera.name}"
             )
             async for sighting in faces.sightings():
                 await self.on_sighting(sighting, clusters)
@@ -77,6 +84,18 @@ class CameraRuntime:
                 state = "raised" if health.offline else "cleared"
                 await self.gateway.queue_alert("camera_offline", self.camera.name, state)
             await asyncio.sleep(HEALTH_POLL_S)
+
+    async def _watch_templates(self, faces: FaceService, version: tuple[int, int]) -> None:
+        store = self.gateway.store
+        while True:
+            await asyncio.sleep(TEMPLATE_POLL_S)
+            current = await store.run(lambda: templates_version(store.store.db))
+            if current == version:
+                continue
+            version = current
+            matrix, ids, negative = await store.run(lambda: load_templates(store.store.db))
+            await faces.set_templates(matrix, ids, negative)
+            logger.info("camera %s: %d face templates reloaded", self.camera.name, len(ids))
 
     async def on_sighting(self, sighting: FaceSighting, clusters: object) -> None:
         """Decide on an identified live occupant; count every face for occupancy."""

@@ -19,12 +19,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from drivers.face.analysis import PhotoFace, analyse_photo, read_image
 from drivers.face.errors import PhotoRejected
 from drivers.face.matching import DEFAULT_THRESHOLD
-from gateway.faces import EnrolResult, enrol_bulk, enrol_photos, load_index, reject_message
+from gateway.faces import (
+    EnrolResult,
+    enrol_bulk,
+    enrol_photos,
+    load_index,
+    mark_wrong_photo,
+    reject_message,
+)
 from gateway.faces import Progress as ProgressCallback
 from gateway.i18n_face import tf
 from sync.store import Store
-
-# enrol_bulk, enrol_photos, load_index, reject_message
 
 face_app = typer.Typer(
     help="Face tools: compare photos, identify against the store.", no_args_is_help=True
@@ -85,11 +90,59 @@ def identify(
         match = with_store(config, lambda store, _cfg: load_index(store).match(face.encoding))
     distance = None if np.isinf(match.distance) else round(match.distance, 4)
     if as_json:
-        console.print_json(json.dumps({"occupant_id": match.occupant_id, "distance": distance}))
-    elif match.occupant_id:
+        console.print_json(
+            json.dumps(
+                {
+                    "occupant_id": match.occupant_id,
+                    "distance": distance,
+                    "vetoed": list(match.vetoed),
+                }
+            )
+        )
+        return
+    if match.occupant_id:
         console.print(tf("face.identified", occupant=match.occupant_id, distance=distance))
     else:
         console.print(tf("face.unknown", distance=distance))
+    if match.vetoed:
+        console.print(tf("face.vetoed", occupants=", ".join(match.vetoed)))
+
+
+@face_app.command()
+def wrong(
+    occupant: Annotated[str, typer.Option("--occupant", help="The occupant it was taken for.")],
+    img: Annotated[Path, typer.Argument(help="Photo of the face that was wrongly matched.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonOption = False,
+) -> None:
+    """Record a wrong match: this face is NOT that occupant and will never match them again.
+
+    The face is stored only as a negative template (128 numbers) in the gateway's database. Any
+    face within the match threshold of it is refused as that occupant from then on, so use a
+    photo of the look-alike, not of the occupant. Exit 2 if the photo has no usable face.
+    """
+    from gateway.cameras import TEMPLATE_POLL_S
+    from gateway.cli import with_store
+
+    def action(store: Store, _cfg: object) -> int | PhotoRejected:
+        # A refused photo is exit 2 like `verify`, not the exit 1 of other bad input.
+        try:
+            return mark_wrong_photo(store, occupant, img)
+        except PhotoRejected as err:
+            return err
+
+    result = with_store(config, action)
+    if isinstance(result, PhotoRejected):
+        err_console.print(
+            tf("face.unusable", file=img, reason=reject_message(img, result)), highlight=False
+        )
+        raise typer.Exit(2)
+    if as_json:
+        console.print_json(json.dumps({"occupant_id": occupant, "negative_template": result}))
+    else:
+        console.print(
+            tf("face.marked_wrong", file=img.name, occupant=occupant, seconds=int(TEMPLATE_POLL_S))
+        )
 
 
 Enrolment = Callable[[Store, ProgressCallback], list[EnrolResult]]
@@ -148,11 +201,15 @@ def bench_face(
     quick: Annotated[bool, typer.Option(help="Fewer runs and 10,000 templates (≈ 15 s).")] = False,
     templates: Annotated[int | None, typer.Option(help="Enrolled templates.")] = None,
     photos: Annotated[Path | None, typer.Option(help="Folder of the fixture photos.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (the only format; accepted for scripts).")
+    ] = True,
 ) -> None:
-    """Face latency (gated vs naive), 1:N matching time and memory, as JSON."""
+    """Face latency p50/p95 and fps (gated vs naive), 1:N time, memory, as JSON."""
     from gateway.bench_face import DEFAULT_PHOTOS, run_bench
 
     count = templates or (10_000 if quick else 50_000)
     err_console.print(tf("face.bench_running", seconds=15 if quick else 45))
     report = run_bench(photos or DEFAULT_PHOTOS, templates=count, quick=quick)
+    del as_json  # JSON either way: the report is for scripts and the README table
     console.print_json(json.dumps(report))

@@ -157,6 +157,25 @@ def parse_csv(text: str, *, base: Path) -> list[tuple[str, Path]]:
     return pairs
 
 
+def mark_wrong_photo(store: Store, occupant_id: str, path: Path) -> int:
+    """Record that the face in `path` is NOT `occupant_id`: a negative template of theirs.
+
+    From then on any face within the match threshold of this one is refused as that occupant
+    (`TemplateIndex` vetoes them), so a look-alike stops opening their doors. Only the 128-d
+    encoding is stored; the photo is neither copied nor logged.
+
+    Returns:
+        The negative template's row id.
+
+    Raises:
+        NotFound: no such occupant.
+        PhotoRejected: the photo has no single usable face.
+    """
+    store.get_occupant(occupant_id)  # before the ≈ 0.3 s of encoding
+    face = analyse_photo(read_image(path))
+    return face_db.mark_wrong(store.db, occupant_id, face.encoding)
+
+
 def load_index(store: Store, threshold: float = DEFAULT_THRESHOLD) -> TemplateIndex:
     """Every stored template as a `TemplateIndex` (what the face service is given)."""
     matrix, ids, negative = face_db.load_templates(store.db)
@@ -203,6 +222,7 @@ __all__ = [
     "enrol_photos",
     "load_index",
     "load_strangers",
+    "mark_wrong_photo",
     "parse_csv",
     "reject_message",
     "save_strangers",

@@ -50,6 +50,30 @@ FACE_MESSAGES: dict[str, dict[str, str]] = {
         "zh": "未识别（最近距离 {distance}）",
         "en": "not recognised (nearest distance {distance})",
     },
+    "face.marked_wrong": {
+        "zh": "{file}：已记为“不是住户 {occupant}”，此人脸不会再匹配该住户"
+        "（运行中的网关约 {seconds} 秒内生效）",
+        "en": "{file}: recorded as NOT occupant {occupant}; this face will no longer match them "
+        "(a running gateway picks this up within {seconds} s)",
+    },
+    "face.vetoed": {
+        "zh": "（已排除被标记为误识的住户：{occupants}）",
+        "en": "(excluded after a wrong-match mark: {occupants})",
+    },
+    "demo.cam.at": {"zh": "{seconds} 秒：{what}", "en": "{seconds} s: {what}"},
+    "demo.cam.tenant": {
+        "zh": "住户 {occupant} 走到门前：识别成功且为活体，门开一次",
+        "en": "tenant {occupant} walks up: recognised and live, the door opens once",
+    },
+    "demo.cam.stranger": {
+        "zh": "一位陌生人：未识别，只记为匿名访客，门不开",
+        "en": "a stranger: not recognised, counted as an anonymous visitor; the door stays shut",
+    },
+    "demo.cam.photo": {
+        "zh": "有人举起住户 {occupant} 的打印照片晃动：认出是谁，但不是活体，门不开",
+        "en": "someone holds up a printed photo of tenant {occupant}: recognised but not live; "
+        "the door stays shut",
+    },
     "face.bad_csv": {"zh": "CSV 第 {line} 行：{problem}", "en": "CSV line {line}: {problem}"},
     "face.bench_running": {
         "zh": "人脸性能测试进行中（约 {seconds} 秒）…",

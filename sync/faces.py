@@ -97,6 +97,16 @@ def load_templates(db: Database) -> tuple[npt.NDArray[np.float32], list[str], li
     return matrix, [r[0] for r in rows], [bool(r[2]) for r in rows]
 
 
+def templates_version(db: Database) -> tuple[int, int]:
+    """(row count, highest row id) of the templates: changes with every insert and delete.
+
+    Cheap enough to poll (an index lookup), so a running camera reloads its templates after an
+    enrolment, a wrong-match mark or a move-out made by another process (the CLI, the portal).
+    """
+    row = db.execute("SELECT count(*), coalesce(max(id), 0) FROM face_templates").fetchone()
+    return int(row[0]), int(row[1])
+
+
 def mark_wrong(db: Database, occupant_id: str, encoding: npt.ArrayLike) -> int:
     """Record that `encoding` is NOT `occupant_id` (a wrong match): a negative template."""
     return add_template(db, occupant_id, encoding, "wrong-match", 0.0, negative=True)

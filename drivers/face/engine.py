@@ -26,7 +26,7 @@ from drivers.face.counting import CountingLine
 from drivers.face.liveness import LivenessCheck
 from drivers.face.matching import DEFAULT_THRESHOLD, Match, TemplateIndex
 from drivers.face.tracking import Track, Tracker
-from drivers.face.types import FaceQuality, FaceSighting, Liveness, SightingEvent
+from drivers.face.types import BBox, FaceQuality, FaceSighting, Liveness, SightingEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +61,14 @@ class EngineConfig:
     recheck_interval_s: float = 0.3
     liveness: LivenessCheck = field(default_factory=LivenessCheck)
     line: CountingLine | None = None
+
+
+def _cut_by_edge(box: BBox, shape: tuple[int, ...]) -> bool:
+    # A face running off the picture (someone stepping in, or too tall for the camera) has its
+    # box clipped to the frame: its encoding would describe half a face and match nobody, and
+    # the track would then be "decided" as a stranger. Such frames are never encoded, even
+    # after `max_wait_s`.
+    return box.x <= 0 or box.y <= 0 or box.x + box.w >= shape[1] or box.y + box.h >= shape[0]
 
 
 class MotionGate:
@@ -129,7 +137,7 @@ class FaceEngine:
         q = analysis.quality(gray, track.bbox, points)
         verdict = track.liveness.add(points, t)
         event: SightingEvent | None = None
-        if self._should_encode(track, q, t):
+        if not _cut_by_edge(track.bbox, gray.shape) and self._should_encode(track, q, t):
             if not rgb:
                 rgb.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             event = self._identify(track, analysis.encode(rgb[0], shape), q, t)

@@ -20,9 +20,11 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing as mp
+import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+import types
+from collections.abc import AsyncIterator, Iterator, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
@@ -50,10 +52,23 @@ def _index(templates: Templates | None, threshold: float) -> TemplateIndex | Non
     return TemplateIndex(matrix, ids, negative, threshold=threshold)
 
 
-def _child(conn: Connection, source: str, grabber_opts: dict[str, Any], config: EngineConfig,
-           templates: Templates | None) -> None:
-    """Entry point of the vision process."""
-    engine = FaceEngine(config, _index(templates, config.threshold))
+def _child(conn: Connection, source: str, grabber_opts: dict[str, Any],
+           config: EngineConfig) -> None:
+    """Entry point of the vision process.
+
+    The templates arrive as the first message rather than as an argument: the `Process` object
+    keeps its arguments for the life of the process, which would hold a second copy of every
+    template (25 MB at 50,000) beside the index built from them.
+    """
+    engine = FaceEngine(config, None)
+    try:
+        kind, payload = conn.recv()  # blocking: no frame may be judged without the templates
+    except EOFError:
+        return
+    if kind == "stop":
+        return
+    engine.set_index(_index(payload, config.threshold))
+    del payload
     options = dict(grabber_opts)
     offline_after = float(options.pop("offline_after"))
     grabber = FrameGrabber(source, **options)
@@ -73,6 +88,28 @@ def _child(conn: Connection, source: str, grabber_opts: dict[str, Any], config: 
         pass  # the gateway went away: just stop
     finally:
         grabber.stop()
+
+
+_start_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _bare_main() -> Iterator[None]:
+    """Start a spawned child without re-running the parent's ``__main__`` in it.
+
+    "spawn" re-imports the parent's main script in the child so that functions defined there
+    can be unpickled. For the ``doorgate`` console script that means importing `gateway.cli`
+    and everything it pulls in (typer, rich, MQTT, the station): ≈ 35 MB of the vision process,
+    measured, for nothing: its entry point lives in this module. A placeholder main module
+    without a file or spec is skipped by `multiprocessing.spawn.get_preparation_data`.
+    """
+    with _start_lock:
+        real = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = real
 
 
 def _commands(conn: Connection, engine: FaceEngine) -> bool:
@@ -132,10 +169,15 @@ class FaceService:
         proc = ctx.Process(
             target=_child, name=f"face-{self.name}", daemon=True,
             args=(child, self.source, {**self._grabber_opts, "offline_after": self.offline_after},
-                  self.config, self.templates),
+                  self.config),
         )
-        await asyncio.to_thread(proc.start)
+        # Started on the loop thread on purpose: the arguments are small now (the templates go
+        # through the pipe below), and no other code of ours runs while __main__ is swapped.
+        with _bare_main():
+            proc.start()
         child.close()
+        # Up to 25 MB for 50,000 templates: the pipe blocks until the child reads it.
+        await asyncio.to_thread(parent.send, ("templates", self.templates))
         self._proc, self._conn, self._queue = proc, parent, asyncio.Queue()
         loop = asyncio.get_running_loop()
         self._reader = threading.Thread(
@@ -173,6 +215,11 @@ class FaceService:
         conn.close()
         if reader is not None:
             await asyncio.to_thread(reader.join, 2.0)
+
+    @property
+    def pid(self) -> int | None:
+        """The vision process's id while it runs (for memory measurements)."""
+        return None if self._proc is None else int(self._proc.pid)
 
     def health(self) -> CameraHealth:
         """The camera health last reported by the vision process (offline if it died)."""

@@ -89,6 +89,49 @@ def test_enrol_then_identify(config: Path, tmp_path: Path) -> None:
     assert json.loads(other.stdout)["occupant_id"] is None
 
 
+def test_a_wrong_match_marked_from_the_cli_no_longer_identifies(config: Path) -> None:
+    def identify() -> dict[str, object]:
+        result = runner.invoke(
+            app, ["face", "identify", str(FACES / "obama.jpg"), "-c", str(config), "--json"]
+        )
+        assert result.exit_code == 0, result.output
+        found: dict[str, object] = json.loads(result.stdout)
+        return found
+
+    photos = [str(FACES / "obama2.jpg"), str(FACES / "obama3.jpg")]
+    enrolled = runner.invoke(app, ["enrol", "face", "--occupant", "oa", *photos, "-c", str(config)])
+    assert enrolled.exit_code == 0, enrolled.output
+    assert identify()["occupant_id"] == "oa"
+
+    marked = runner.invoke(
+        app, ["face", "wrong", "--occupant", "oa", str(FACES / "obama.jpg"), "-c", str(config)]
+    )
+    assert marked.exit_code == 0, marked.output
+    assert "obama.jpg: recorded as NOT occupant oa" in marked.output
+    assert identify() == {"occupant_id": None, "distance": None, "vetoed": ["oa"]}
+
+    store = Store.open(config.parent / "g.db", SECRET)
+    try:  # only the 512-byte encoding is kept, flagged negative; no image anywhere
+        rows = store.db.execute(
+            "SELECT negative, source, length(encoding) FROM face_templates ORDER BY id"
+        ).fetchall()
+    finally:
+        store.close()
+    assert [tuple(r) for r in rows][-1] == (1, "wrong-match", 512)
+    assert not [p for p in config.parent.rglob("*") if p.suffix.lower() in {".jpg", ".png"}]
+
+
+def test_face_wrong_refuses_unknown_occupants_and_unusable_photos(config: Path) -> None:
+    nobody = runner.invoke(
+        app, ["face", "wrong", "--occupant", "zz", str(FACES / "obama.jpg"), "-c", str(config)]
+    )
+    assert nobody.exit_code == 1 and "zz" in nobody.output
+    two = runner.invoke(
+        app, ["face", "wrong", "--occupant", "oa", str(FACES / "two_people.jpg"), "-c", str(config)]
+    )
+    assert two.exit_code == 2 and "two_people.jpg" in two.output
+
+
 def test_enrol_refuses_bad_photos_with_file_and_reason(config: Path, tmp_path: Path) -> None:
     blurred = tmp_path / "blurred.jpg"
     cv2.imwrite(str(blurred), cv2.GaussianBlur(cv2.imread(str(FACES / "obama.jpg")), (0, 0), 4))
@@ -170,6 +213,7 @@ def test_every_command_has_help() -> None:
     for args in (
         ["face", "verify"],
         ["face", "identify"],
+        ["face", "wrong"],
         ["enrol", "face"],
         ["enrol", "bulk"],
         ["bench", "face"],

@@ -92,3 +92,14 @@ def test_naive_times_are_refused(store: Store) -> None:
         faces.save_cluster(
             store.db, faces.StoredCluster(None, np.zeros(128, np.float32), 1, naive, naive)
         )
+
+
+def test_templates_version_changes_with_every_insert_and_delete(store: Store) -> None:
+    empty = faces.templates_version(store.db)
+    faces.add_template(store.db, "o1", np.zeros(128), "photo", 0.9)
+    one = faces.templates_version(store.db)
+    faces.mark_wrong(store.db, "o1", np.ones(128))
+    two = faces.templates_version(store.db)
+    store.move_out("o1")
+    gone = faces.templates_version(store.db)
+    assert empty != one != two != gone  # each step is seen by a camera polling in between
