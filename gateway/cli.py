@@ -122,14 +122,18 @@ def demo(
     reader: Annotated[
         SimulatedKind, typer.Option(help="Simulated reader the tenants present cards to.")
     ] = SimulatedKind.RDM6300,
+    camera: Annotated[
+        bool, typer.Option(help="Add a door camera playing a composed video (tenant, stranger, held photo).")
+    ] = True,
 ) -> None:
-    """Run a demo building end to end: simulated reader → gateway → MQTT → station."""
+    """Run a demo building end to end: simulated reader and camera → gateway → MQTT → station."""
     from gateway.demo import run_demo
 
     with user_errors():
         code = asyncio.run(
             run_demo(
-                taps=taps, broker_url=broker, forever=forever, console=console, reader=reader.value
+                taps=taps, broker_url=broker, forever=forever, console=console,
+                reader=reader.value, camera=camera,
             )
         )
     raise typer.Exit(code)

@@ -34,6 +34,7 @@ from drivers.simulators.presenter import CardPresenter, IdCardPresenter, open_pr
 from gateway.app import Gateway, Outcome
 from gateway.broker import embedded_broker
 from gateway.config import broker_settings, load_config, read_secret, station_public_key
+from gateway.demo_camera import DemoCamera, prepare_demo_camera
 from rules.i18n import t
 from rules.identity import check_character, mask_uid
 from rules.model import CredentialKind, Unit
@@ -199,6 +200,25 @@ unlock_s = 0.5
     return path
 
 
+def _add_camera(
+    folder: Path, store: Store, cards: list[DemoCard], config_path: Path
+) -> DemoCamera:
+    """Enrol the first tenant's face and add the door camera to the demo config."""
+    tenant = next(c for c in cards if c.occupant_id is not None)
+    door_cam = prepare_demo_camera(folder / "camera", store, tenant.occupant_id or "")
+    with config_path.open("a", encoding="utf-8") as config:
+        config.write(door_cam.config_toml(door="main", name="door-cam"))
+    return door_cam
+
+
+async def _watch_camera(report: DemoReport, until: float) -> None:
+    # Let the video play out (the stranger and the held photo come after the tenant), and give
+    # the vision process up to 40 s more to start on a slow machine.
+    deadline = until + 40
+    while time.monotonic() < until or (report.faces == 0 and time.monotonic() < deadline):  # noqa: ASYNC110
+        await asyncio.sleep(0.2)
+
+
 class DemoReport:
     """Prints each decision and each station receipt; counts what went where."""
 
@@ -206,18 +226,23 @@ class DemoReport:
         self.console = console
         self.holders = holders
         self.decisions = 0
+        self.faces = 0
         self.received: set[str] = set()
         self.duplicates = 0
 
     def on_outcome(self, outcome: Outcome) -> None:
-        """Gateway side: one line per decision."""
-        self.decisions += 1
+        """Gateway side: one line per decision (cards and faces)."""
         record = outcome.record
+        if record.kind == "face":
+            self.faces += 1
+        else:
+            self.decisions += 1
+        source = "摄像头 camera" if record.kind == "face" else "网关 gateway"
         colour = "green" if outcome.decision.allowed else "red"
         name = outcome.occupant.name if outcome.occupant else "?"
         reasons = "、".join(t(r) for r in record.reasons)
         self.console.print(
-            f"[bold]网关 gateway[/] {record.ts:%H:%M:%S} {record.credential_masked} "
+            f"[bold]{source}[/] {record.ts:%H:%M:%S} {record.credential_masked or '(face)'} "
             f"{name:　<3} {record.unit_id or '-':6} [{colour}]{t(record.decision)}[/] {reasons} "
             f"[dim]({outcome.latency_ms:.1f} ms)[/]"
         )
@@ -243,6 +268,7 @@ async def run_demo(
     forever: bool,
     console: Console | None = None,
     reader: str = "rdm6300",
+    camera: bool = True,
 ) -> int:
     """Run the demo; return 0 when every event reached the station, 1 otherwise.
 
@@ -252,6 +278,7 @@ async def run_demo(
         forever: keep presenting cards until Ctrl-C.
         console: where to print (default: stdout).
         reader: the simulated reader kind: rdm6300, idcard, pn532 or osdp.
+        camera: add a door camera playing a composed video (tenant, stranger, held photo).
     """
     console = console or Console()
     with tempfile.TemporaryDirectory(prefix="doorgate-demo-") as tmp:
@@ -263,7 +290,8 @@ async def run_demo(
             console.print(f"[bold]{t('demo.title')}[/]")
             console.print(f"{t('demo.broker')}: {url}   {t('demo.folder')}: {folder}")
             return await _run(
-                stack, folder, url, taps=taps, forever=forever, console=console, reader=reader
+                stack, folder, url, taps=taps, forever=forever, console=console, reader=reader,
+                camera=camera,
             )
     return 1
 
@@ -277,6 +305,7 @@ async def _run(
     forever: bool,
     console: Console,
     reader: str,
+    camera: bool,
 ) -> int:
     scbk = bytes.fromhex(DEMO_SCBK) if reader == "osdp" else None
     simulator = await stack.enter_async_context(open_presenter(reader, folder / reader, scbk=scbk))
@@ -285,7 +314,9 @@ async def _run(
     key = read_secret(config.secrets.hash_key_file, config_path)
     store = Store.open(config.store.path, key)
     cards = seed_demo_building(store, date.today(), reader)
+    door_cam = _add_camera(folder, store, cards, config_path) if camera else None
     store.close()
+    config = load_config(config_path)
     report = DemoReport(console, {mask_uid(c.uid.hex()): c.holder for c in cards})
     station_store = StationStore(folder / "station.db")
     stack.callback(station_store.close)
@@ -318,10 +349,16 @@ async def _run(
                 await consumer.connected.wait()
                 await gateway.uplink.connected.wait()
         await _reader_online(gateway, config.readers[0].name)
+        camera_started = time.monotonic()
+        if door_cam is not None:
+            for line in door_cam.expected:
+                console.print(f"[yellow]摄像头 camera[/] {line}")
         station = StationSteps(commander, gateway, console)
         tapped = await _tap_script(simulator, demo_script(cards), taps, forever, station)
         if tapped:
             await station.remote_unlock()
+        if door_cam is not None:
+            await _watch_camera(report, camera_started + door_cam.seconds + 3)
         code = await _finish(gateway, report, tapped, console)
         code = code or station.failures
         for runner in runners:
@@ -453,6 +490,7 @@ async def _finish(gateway: Gateway, report: DemoReport, tapped: int, console: Co
     decided = await store.run(store.store.access_ids)
     sent = len(decided - await store.run(store.store.outbox_ids))
     lost = len(decided - report.received)
-    console.print(f"taps={tapped} decisions={report.decisions} duplicates={report.duplicates}")
+    console.print(f"taps={tapped} decisions={report.decisions} faces={report.faces} "
+                  f"duplicates={report.duplicates}")
     print(f"sent={sent} received={len(report.received)} lost={lost}", flush=True)  # noqa: T201
     return 0 if lost == 0 and report.decisions == tapped else 1
