@@ -80,14 +80,22 @@ def user_errors() -> Iterator[None]:
 def main_options(
     lang: Annotated[str, typer.Option(envvar="DOORGATE_LANG", help="zh (简体中文) or en.")] = "zh",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG.")] = False,
+    log_format: Annotated[
+        str,
+        typer.Option(
+            envvar="DOORGATE_LOG_FORMAT",
+            help="auto (journald fields under systemd, else text), text, json or journal.",
+        ),
+    ] = "auto",
 ) -> None:
     """Common options."""
+    from gateway.logs import FORMATS, setup_logging
+
     with user_errors():
         set_language(lang)
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+        if log_format not in FORMATS:
+            raise ValueError(f"--log-format: {log_format!r} is not one of {', '.join(FORMATS)}")
+    setup_logging(logging.DEBUG if verbose else logging.WARNING, log_format)
 
 
 def open_store(config_path: Path) -> tuple[GatewayConfig, Store]:
@@ -415,11 +423,13 @@ def _tap_uid(config_path: Path, reader_name: str, timeout: float) -> str:
 def _register_subcommands() -> None:
     from gateway.cli_bench import bench_app
     from gateway.cli_face import enrol_app, face_app
+    from gateway.cli_portal import portal_app
     from gateway.cli_reader import reader_app
     from station.cli import station_app
 
     app.add_typer(station_app, name="station")
     app.add_typer(reader_app, name="reader")
+    app.add_typer(portal_app, name="portal")
     app.add_typer(face_app, name="face")
     app.add_typer(enrol_app, name="enrol")
     app.add_typer(bench_app, name="bench")

@@ -215,3 +215,67 @@ def ack(
         console.print(f"no open alert {alert_id!r}")
         raise typer.Exit(1)
     console.print(t("station.acked", id=alert_id))
+
+
+@station_app.command("web")
+def web(
+    db: Db = "station.db",
+    broker: Annotated[
+        str | None, typer.Option(help="Broker URL: also receive from gateways (the consumer).")
+    ] = None,
+    key: Annotated[
+        Path | None, typer.Option(help="Station key: enables approve, reject and unlock.")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8090,
+    client_id: Annotated[
+        str, typer.Option(help="MQTT client id of the consumer (stable).")
+    ] = "doorgate-station-web",
+) -> None:
+    """Serve the station dashboard (floor plans, live alerts, approvals)."""
+    import uvicorn
+
+    from station.consumer import StationConsumer
+    from station.web.app import create_app
+
+    store = StationStore(db)
+    commander = None
+    if key is not None:
+        if broker is None:
+            raise typer.BadParameter("--key needs --broker")
+        commander = _commander(broker, db, key)
+        commander.store = store
+    consumer = (
+        StationConsumer(store, BrokerSettings.from_url(broker, client_id)) if broker else None
+    )
+    app = create_app(store, commander=commander, consumer=consumer)
+    console.print(t("web.serving", url=f"http://{host}:{port}/"))
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@station_app.command("web-user")
+def web_user(
+    name: Annotated[str, typer.Argument(help="Account name.")],
+    role: Annotated[str, typer.Option(help="station_staff or station_admin.")] = "station_staff",
+    db: Db = "station.db",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create a dashboard account (or reset its password and role)."""
+    import getpass
+    import sys
+
+    import station.web.i18n  # noqa: F401 - the dashboard's messages
+    from station.web.store import WebStore
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(t("web.password") + ": ")
+    try:
+        WebStore(StationStore(db)).add_user(name, role, password)
+    except ValueError as err:
+        console.print(f"{t('err.prefix')}: {err}")
+        raise typer.Exit(1) from err
+    console.print(t("web.user_added", name=name, role=role))

@@ -113,6 +113,37 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        3,
+        "portal: users, sessions, audit",
+        """
+        CREATE TABLE portal_users (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL CHECK (role IN ('landlord','station_staff','station_admin')),
+            password_hash TEXT NOT NULL,
+            created TEXT NOT NULL
+        );
+        CREATE TABLE portal_sessions (
+            token_hash TEXT PRIMARY KEY,
+            user_name TEXT NOT NULL REFERENCES portal_users(name) ON DELETE CASCADE,
+            created TEXT NOT NULL,
+            expires TEXT NOT NULL
+        );
+        CREATE TABLE portal_audit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            unit_id TEXT,
+            occupant_id TEXT,
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX portal_audit_ts ON portal_audit(ts);
+        """,
+    )
+)
+
 LATEST = MIGRATIONS[-1][0]
 
 

@@ -1,0 +1,96 @@
+"""The portal's messages (Simplified Chinese first, English), added to `rules.i18n`."""
+
+from __future__ import annotations
+
+from rules.i18n import add_messages
+
+_PAIRS: dict[str, tuple[str, str]] = {
+    "portal.title": ("房东管理平台", "Landlord portal"),
+    "portal.sign_in": ("登录", "Sign in"),
+    "portal.sign_out": ("退出", "Sign out"),
+    "portal.user": ("用户名", "User name"),
+    "portal.password": ("密码", "Password"),
+    "portal.bad_login": ("用户名或密码错误", "Wrong user name or password"),
+    "portal.rate_limited": (
+        "登录失败次数过多，请 {minutes} 分钟后再试",
+        "Too many failed sign-ins; try again in {minutes} minutes",
+    ),
+    "portal.csrf": ("表单已过期，请刷新页面后重试", "The form expired; reload the page and retry"),
+    "portal.forbidden": ("无权访问", "Not allowed"),
+    "portal.not_found": ("找不到该页面", "Page not found"),
+    "portal.units": ("我的房间", "My units"),
+    "portal.all_units": ("全部房间", "All units"),
+    "portal.no_units": ("没有可管理的房间", "No units to manage"),
+    "portal.unit": ("房间 {id}", "Unit {id}"),
+    "portal.tenants": ("住户", "Tenants"),
+    "portal.no_tenants": ("暂无住户", "No tenants"),
+    "portal.enrol": ("登记新住户", "Enrol a tenant"),
+    "portal.id_number": ("身份证号", "ID number"),
+    "portal.valid_from": ("租期开始", "Tenancy from"),
+    "portal.valid_to": ("租期结束", "Tenancy to"),
+    "portal.open_ended": ("长期", "open-ended"),
+    "portal.submit_enrol": ("提交审核", "Submit for approval"),
+    "portal.enrolled": (
+        "已登记 {name}，等待管理站审核",
+        "{name} enrolled, waiting for the station's approval",
+    ),
+    "portal.tap": ("绑定门卡", "Bind a card"),
+    "portal.tap_help": (
+        "选择读卡器，点击按钮后 {timeout} 秒内在读卡器上刷卡",
+        "Choose the reader, press the button, then tap the card within {timeout} s",
+    ),
+    "portal.tap_now": ("现在刷卡", "Tap the card now"),
+    "portal.reader": ("读卡器", "Reader"),
+    "portal.card_bound": ("已绑定门卡 {masked}", "Card {masked} bound"),
+    "portal.no_card": ("{timeout} 秒内没有刷卡", "No card within {timeout} s"),
+    "portal.cards": ("门卡", "Cards"),
+    "portal.move_out": ("办理退租", "Move out"),
+    "portal.move_out_confirm": (
+        "确定为该住户办理退租？门卡和人脸将立即注销。",
+        "Move this tenant out? Cards and face templates are cancelled at once.",
+    ),
+    "portal.moved_out": (
+        "{name} 已退租，门卡和人脸已注销", "{name} moved out; cards and faces cancelled"
+    ),
+    "portal.renew": ("续租", "Renew"),
+    "portal.renewed": ("{name} 的租期已延至 {to}", "{name}'s tenancy now ends {to}"),
+    "portal.entries": ("最近进出记录", "Recent entries"),
+    "portal.no_entries": ("暂无进出记录", "No entries yet"),
+    "portal.audit": ("操作记录", "Audit log"),
+    "portal.actions": ("操作", "Actions"),
+    "portal.declare": ("扫码自助登记", "Self-declaration QR code"),
+    "portal.declare_print": ("打印此页贴在房门上", "Print this page and put it on the door"),
+    "portal.declare_scan": (
+        "租客请用手机连接楼内网络后打开以下地址自助登记：",
+        "Tenants: on the building's network, open this address to declare themselves:",
+    ),
+    "portal.declare_title": ("{unit} 住户自助登记", "Self-declaration for {unit}"),
+    "portal.declared": (
+        "已提交，请联系房东确认并绑定门卡",
+        "Submitted: ask your landlord to confirm and bind your card",
+    ),
+    "portal.error": ("操作未完成：{message}", "Not done: {message}"),
+    "portal.legend": ("图例", "Legend"),
+    "portal.role.landlord": ("房东", "landlord"),
+    "portal.role.station_staff": ("管理站工作人员", "station staff"),
+    "portal.role.station_admin": ("管理站管理员", "station administrator"),
+    "portal.lang": ("English", "中文"),
+    "portal.user_added": ("已添加用户 {name}（{role}）", "user {name} added ({role})"),
+    "portal.serving": ("房东平台：{url}", "landlord portal: {url}"),
+    "audit.enrol": ("登记", "enrolment"),
+    "audit.declare": ("自助登记", "self-declaration"),
+    "audit.card": ("绑卡", "card bound"),
+    "audit.move_out": ("退租", "move-out"),
+    "audit.renew": ("续租", "renewal"),
+    "audit.approve": ("批准", "approval"),
+    "audit.unlock": ("远程开门", "remote unlock"),
+    "col.when": ("时间", "when"),
+    "col.who": ("操作人", "who"),
+    "col.what": ("操作", "what"),
+    "col.door": ("门", "door"),
+    "col.direction": ("方向", "direction"),
+    "dir.in": ("进", "in"),
+    "dir.out": ("出", "out"),
+}
+
+add_messages({key: {"zh": zh, "en": en} for key, (zh, en) in _PAIRS.items()})

@@ -1,0 +1,1 @@
+"""The station's dashboard: buildings, floor plans, live alerts, approvals, search, charts."""
