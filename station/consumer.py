@@ -18,6 +18,7 @@ import aiomqtt
 from station.store import StationStore
 from sync.contract import PREFIX
 from sync.mqtt import BrokerSettings, make_client
+from sync.sdnotify import notify, watchdog_interval
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,24 @@ class StationConsumer:
         return f"$share/{self.share_group}/{base}" if self.share_group else base
 
     async def run(self) -> None:
-        """Consume forever, reconnecting with jittered backoff."""
+        """Consume forever, reconnecting with jittered backoff.
+
+        Under systemd (``Type=notify``) it says READY=1 once subscribed and pings the watchdog
+        from this event loop, so a consumer stuck in its store is restarted.
+        """
+        watchdog = asyncio.create_task(self._watchdog(), name="station-watchdog")
+        try:
+            await self._consume()
+        finally:
+            watchdog.cancel()
+
+    async def _watchdog(self) -> None:
+        interval = watchdog_interval()
+        while interval is not None:
+            notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+    async def _consume(self) -> None:
         attempt = 0
         while True:
             try:
@@ -101,6 +119,7 @@ class StationConsumer:
         async with make_client(self.broker, clean_session=False) as client:
             await client.subscribe(self.subscription, qos=1)
             self.connected.set()
+            notify(f"READY=1\nSTATUS=subscribed to {self.subscription}")
             logger.info("station: subscribed to %s on %s", self.subscription, self.broker.url)
             async for message in client.messages:
                 self.handle(str(message.topic), _as_bytes(message.payload))
@@ -128,6 +147,14 @@ class StationConsumer:
             return
         if kind == "status":
             self.store.set_status(payload)
+            is_new = True
+        elif kind == "units":
+            try:
+                self.store.set_floor_plan(payload)
+            except KeyError as err:
+                self.rejected += 1
+                logger.warning("station: units payload lacks %s", err)
+                return
             is_new = True
         else:
             is_new = self.store.add_event(topic, kind, payload)

@@ -139,3 +139,30 @@ async def test_shared_subscription_splits_the_load(broker, tmp_path: Path) -> No
     assert stores[0].event_ids() == {f"e{i}" for i in range(40)}
     for store in stores:
         store.close()
+
+
+@pytest.mark.broker
+async def test_consumer_tells_systemd_it_is_ready_and_pings_the_watchdog(
+    broker, tmp_path: Path, monkeypatch
+) -> None:
+    import socket
+
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.setblocking(False)
+        monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+        monkeypatch.setenv("WATCHDOG_USEC", "200000")
+        monkeypatch.delenv("WATCHDOG_PID", raising=False)
+        store = StationStore(tmp_path / "s.db")
+        consumer = StationConsumer(store, BrokerSettings.from_url(broker.url, "station-notify"))
+        task = asyncio.create_task(consumer.run())
+        loop = asyncio.get_running_loop()
+        messages: list[str] = []
+        async with asyncio.timeout(10):
+            while not any(m.startswith("READY=1") for m in messages) or messages.count("WATCHDOG=1") < 2:
+                messages.append((await loop.sock_recv(sock, 1024)).decode())
+        task.cancel()
+        store.close()
+    ready = next(m for m in messages if m.startswith("READY=1"))
+    assert "STATUS=subscribed to doorgate/v1/+/+/#" in ready
