@@ -425,6 +425,7 @@ def _register_subcommands() -> None:
     from gateway.cli_face import enrol_app, face_app
     from gateway.cli_portal import portal_app
     from gateway.cli_reader import reader_app
+    from gateway.cli_replay import replay_command
     from station.cli import station_app
 
     app.add_typer(station_app, name="station")
@@ -433,6 +434,7 @@ def _register_subcommands() -> None:
     app.add_typer(face_app, name="face")
     app.add_typer(enrol_app, name="enrol")
     app.add_typer(bench_app, name="bench")
+    app.command("replay")(replay_command)
 
 
 _register_subcommands()
