@@ -12,12 +12,17 @@ Usage from the gateway::
             ...
         faces.health()                       # CameraHealth, for camera_offline
         await faces.set_templates(matrix, ids, negative)   # after enrolment / mark_wrong
+        capture = await faces.capture()      # "look at the camera": FaceCapture of the latest frame
+
+`analyse_photo_bytes` judges an uploaded photo the same way, in a short-lived process of its own
+(dlib would hold the gateway's GIL for the whole encoding).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import multiprocessing as mp
 import sys
@@ -30,19 +35,29 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
 from drivers.camera import CameraHealth, FrameGrabber
+from drivers.face.analysis import Image, PhotoFace, analyse_photo
 from drivers.face.engine import EngineConfig, FaceEngine
-from drivers.face.errors import FaceError
+from drivers.face.errors import FaceError, PhotoRejected, RejectReason
 from drivers.face.matching import TemplateIndex
-from drivers.face.types import FaceSighting
+from drivers.face.types import (
+    CAPTURE_NO_FRAME,
+    CAPTURE_TIMEOUT,
+    BBox,
+    FaceCapture,
+    FaceSighting,
+)
 
 logger = logging.getLogger(__name__)
 
 Templates = tuple[npt.NDArray[np.float32], Sequence[str], Sequence[bool]]
 _HEALTH_EVERY_S = 1.0
+_CAPTURE_MAX_SIDE = 1280  # as photos: larger frames are scaled down before detection
+_CROP_MARGIN = 0.3  # of the face box, on every side of the shown crop
 
 
 def _index(templates: Templates | None, threshold: float) -> TemplateIndex | None:
@@ -75,7 +90,7 @@ def _child(conn: Connection, source: str, grabber_opts: dict[str, Any],
     grabber.start()
     seq, next_health = 0, 0.0
     try:
-        while not _commands(conn, engine):
+        while not _commands(conn, engine, grabber):
             frame = grabber.wait_newer(seq, 0.2)
             if frame is not None:
                 seq = frame.seq
@@ -112,7 +127,7 @@ def _bare_main() -> Iterator[None]:
             sys.modules["__main__"] = real
 
 
-def _commands(conn: Connection, engine: FaceEngine) -> bool:
+def _commands(conn: Connection, engine: FaceEngine, grabber: FrameGrabber) -> bool:
     """Apply pending commands; True when asked to stop."""
     while conn.poll():
         kind, payload = conn.recv()
@@ -120,7 +135,97 @@ def _commands(conn: Connection, engine: FaceEngine) -> bool:
             return True
         if kind == "templates":
             engine.set_index(_index(payload, engine.config.threshold))
+        elif kind == "capture":
+            # One photo-style analysis (≈ 0.2-0.4 s at 720p), then back to the frames.
+            frame = grabber.latest() or grabber.wait_newer(0, 1.0)
+            result = FaceCapture(False, CAPTURE_NO_FRAME) if frame is None else judge_frame(
+                frame.image
+            )
+            conn.send(("capture", (payload, result)))
     return False
+
+
+def judge_frame(bgr: Image) -> FaceCapture:
+    """Judge one camera frame like an enrolment photo: exactly one large, sharp, frontal face.
+
+    The same rules as `drivers.face.analysis.analyse_photo` (detection without upsampling: a
+    face fit for enrolment is far above the detector's 80-px window).
+    """
+    scale = min(1.0, _CAPTURE_MAX_SIDE / max(bgr.shape[:2]))
+    if scale < 1.0:
+        bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    try:
+        face = analyse_photo(bgr, upsample=0)
+    except PhotoRejected as err:
+        return FaceCapture(False, err.reason.value)
+    return FaceCapture(True, None, crop_jpeg(bgr, face.bbox), face.encoding, face.quality.score)
+
+
+def crop_jpeg(bgr: Image, box: BBox, margin: float = _CROP_MARGIN) -> bytes:
+    """The face in `box` with a margin, as JPEG bytes (in memory; never written anywhere)."""
+    dx, dy = int(box.w * margin), int(box.h * margin)
+    x0, y0 = max(0, box.x - dx), max(0, box.y - dy)
+    x1, y1 = min(bgr.shape[1], box.x + box.w + dx), min(bgr.shape[0], box.y + box.h + dy)
+    ok, data = cv2.imencode(".jpg", bgr[y0:y1, x0:x1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+    if not ok:
+        raise FaceError("cannot encode the face crop as JPEG")
+    return bytes(data.tobytes())
+
+
+def decode_image(data: bytes) -> Image:
+    """Decode image bytes (JPEG, PNG…) to BGR, or raise `PhotoRejected(UNREADABLE)`."""
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    img = cv2.imdecode(buffer, cv2.IMREAD_COLOR) if buffer.size else None
+    if img is None:
+        raise PhotoRejected(RejectReason.UNREADABLE, "not a decodable image")
+    return np.asarray(img, dtype=np.uint8)
+
+
+def _photo_child(conn: Connection, data: bytes) -> None:
+    """Entry point of a one-shot photo analysis process."""
+    try:
+        result: tuple[str, Any] = ("ok", analyse_photo(decode_image(data)))
+    except PhotoRejected as err:
+        result = ("rejected", (err.reason.value, err.detail))
+    except Exception as err:  # noqa: BLE001 - reported to the parent, which raises it
+        result = ("error", f"{type(err).__name__}: {err}")
+    conn.send(result)
+    conn.close()
+
+
+async def analyse_photo_bytes(data: bytes, timeout: float = 60.0) -> PhotoFace:
+    """`analyse_photo` on image bytes, in a short-lived process (the event loop keeps running).
+
+    The bytes go through a pipe and stay in memory; nothing is written to disk.
+
+    Raises:
+        PhotoRejected: no single usable face (or not an image).
+        FaceError: the analysis failed or took longer than `timeout` seconds.
+    """
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_photo_child, args=(child, data), name="face-photo", daemon=True)
+    with _bare_main():
+        proc.start()
+    child.close()
+    try:
+        if not await asyncio.to_thread(parent.poll, timeout):
+            raise FaceError(f"photo analysis took longer than {timeout:.0f} s")
+        kind, payload = await asyncio.to_thread(parent.recv)
+    except EOFError as err:
+        raise FaceError("photo analysis process died") from err
+    finally:
+        parent.close()
+        if proc.is_alive():
+            proc.terminate()
+        await asyncio.to_thread(proc.join, 5.0)
+    if kind == "rejected":
+        raise PhotoRejected(RejectReason(payload[0]), payload[1])
+    if kind == "error":
+        raise FaceError(f"photo analysis failed: {payload}")
+    if not isinstance(payload, PhotoFace):
+        raise FaceError("photo analysis returned nothing usable")
+    return payload
 
 
 class FaceService:
@@ -159,6 +264,9 @@ class FaceService:
         self._queue: asyncio.Queue[FaceSighting | None] | None = None
         self._health = CameraHealth(name, False, time.monotonic(), False, 0)
         self._reader: threading.Thread | None = None
+        self._send_lock = threading.Lock()  # a Connection is not safe for concurrent senders
+        self._capture_ids = itertools.count(1)
+        self._captures: dict[int, asyncio.Future[FaceCapture]] = {}
 
     async def __aenter__(self) -> Self:
         if self._proc is not None:
@@ -177,7 +285,7 @@ class FaceService:
             proc.start()
         child.close()
         # Up to 25 MB for 50,000 templates: the pipe blocks until the child reads it.
-        await asyncio.to_thread(parent.send, ("templates", self.templates))
+        await asyncio.to_thread(self._send, parent, ("templates", self.templates))
         self._proc, self._conn, self._queue = proc, parent, asyncio.Queue()
         loop = asyncio.get_running_loop()
         self._reader = threading.Thread(
@@ -186,6 +294,10 @@ class FaceService:
         self._reader.start()
         return self
 
+    def _send(self, conn: Connection, message: tuple[str, Any]) -> None:
+        with self._send_lock:
+            conn.send(message)
+
     def _pump(self, conn: Connection, loop: asyncio.AbstractEventLoop,
               queue: asyncio.Queue[FaceSighting | None]) -> None:
         try:
@@ -193,11 +305,53 @@ class FaceService:
                 kind, payload = conn.recv()
                 if kind == "health":
                     self._health = payload
+                elif kind == "capture":
+                    request_id, result = payload
+                    loop.call_soon_threadsafe(self._capture_done, request_id, result)
                 else:
                     loop.call_soon_threadsafe(queue.put_nowait, payload)
         except (EOFError, OSError):
             with contextlib.suppress(RuntimeError):  # loop already closed at shutdown
                 loop.call_soon_threadsafe(queue.put_nowait, None)
+                for request_id in list(self._captures):
+                    loop.call_soon_threadsafe(
+                        self._capture_done, request_id, FaceCapture(False, CAPTURE_NO_FRAME)
+                    )
+
+    def _capture_done(self, request_id: int, result: FaceCapture) -> None:
+        future = self._captures.pop(request_id, None)
+        if future is not None and not future.done():
+            future.set_result(result)
+
+    async def capture(self, timeout: float = 5.0) -> FaceCapture:
+        """Judge the camera's latest frame for enrolment ("look at the camera").
+
+        The vision process analyses its newest frame like an enrolment photo and answers
+        through the same pipe as the sightings; recognition pauses only for that analysis.
+
+        Returns:
+            The capture: ok with the crop, encoding and quality, or ok=False with a reason
+            (``timeout`` when the process did not answer within `timeout` seconds).
+
+        Raises:
+            FaceError: the service is not running.
+        """
+        conn = self._conn
+        if conn is None:
+            raise FaceError("face service is not running (use `async with`)")
+        request_id = next(self._capture_ids)
+        future: asyncio.Future[FaceCapture] = asyncio.get_running_loop().create_future()
+        self._captures[request_id] = future
+        try:
+            await asyncio.to_thread(self._send, conn, ("capture", request_id))
+            async with asyncio.timeout(timeout):
+                return await future
+        except TimeoutError:
+            return FaceCapture(False, CAPTURE_TIMEOUT)
+        except OSError as err:
+            raise FaceError(f"face process unreachable: {err}") from err
+        finally:
+            self._captures.pop(request_id, None)
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
@@ -206,7 +360,7 @@ class FaceService:
         if proc is None or conn is None:
             return
         with contextlib.suppress(OSError):
-            conn.send(("stop", None))
+            self._send(conn, ("stop", None))
         await asyncio.to_thread(proc.join, 5.0)
         if proc.is_alive():
             logger.warning("face process did not stop; terminating it")
@@ -234,7 +388,7 @@ class FaceService:
         """Replace the templates in the running engine (they stay on this machine)."""
         self.templates = (matrix, list(occupant_ids), list(negative))
         if self._conn is not None:
-            await asyncio.to_thread(self._conn.send, ("templates", self.templates))
+            await asyncio.to_thread(self._send, self._conn, ("templates", self.templates))
 
     async def sightings(self) -> AsyncIterator[FaceSighting]:
         """Yield sightings until the vision process ends."""

@@ -105,3 +105,29 @@ class FaceSighting:
     frame_monotonic: float
     liveness: Liveness
     encoding: Encoding | None = field(default=None, repr=False, compare=False)
+
+
+#: `FaceCapture.reason` codes besides the photo ones of `drivers.face.errors.RejectReason`.
+CAPTURE_NO_FRAME = "no_frame"  # the camera has not delivered a picture (offline, starting)
+CAPTURE_TIMEOUT = "timeout"  # the vision process did not answer in time
+
+
+@dataclass(frozen=True, slots=True)
+class FaceCapture:
+    """One "look at the camera" for enrolment: the latest frame judged like an enrolment photo.
+
+    Kept in memory only: the crop is never written to disk or logs (it is not in the repr).
+
+    Attributes:
+        ok: exactly one large, sharp, frontal face was found and encoded.
+        reason: why not (a `RejectReason` value, ``no_frame`` or ``timeout``); None when ok.
+        crop_jpeg: the face with a margin, JPEG-encoded (empty when no face was found).
+        encoding: the 128-d float32 encoding when ok, else None.
+        quality: the face's quality score 0…1 (0 when no face was found).
+    """
+
+    ok: bool
+    reason: str | None
+    crop_jpeg: bytes = field(default=b"", repr=False, compare=False)
+    encoding: Encoding | None = field(default=None, repr=False, compare=False)
+    quality: float = 0.0
