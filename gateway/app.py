@@ -31,6 +31,7 @@ from gateway.cameras import CameraRuntime, face_credential
 from gateway.commands import command_handlers
 from gateway.config import CameraConfig, GatewayConfig, ReaderConfig
 from gateway.devices import Read, credential_of, make_door, make_reader
+from gateway.floorplan import FloorPlan
 from gateway.metrics import Metrics, serve_metrics
 from gateway.rules_runtime import RulesRuntime
 from gateway.sdnotify import notify, watchdog_interval
@@ -128,6 +129,7 @@ class Gateway:
         self._stack: AsyncExitStack | None = None
         self._store: AsyncStore | None = None
         self._uplink: Uplink | None = None
+        self.floorplan = FloorPlan(self.topics, [d.name for d in config.doors])
 
     @property
     def store(self) -> AsyncStore:
@@ -278,23 +280,33 @@ class Gateway:
     async def _changed(self) -> None:
         # Occupants or thresholds changed by a station command: the rules see them at once.
         await self.rules.load()
+        now = datetime.now(self.tz)
+        await self.floorplan.update(self.rules.state, self.rules.site, now, self.uplink)
 
     async def _ticks(self) -> None:
         last_site = time.monotonic()
+        version = await self.store.run(self.store.store.data_version)
         while True:
             await asyncio.sleep(self.config.rules.tick_s)
+            seen, version = version, await self.store.run(self.store.store.data_version)
+            if seen != version:
+                await self.rules.reload_site()  # enrolments made with the CLI or the portal
             if time.monotonic() - last_site > self.rules.config.roster_check_s:
-                await self.rules.reload_site()  # enrolments made with the CLI or portal
+                await self.rules.reload_site()
                 await self.rules.save()
                 last_site = time.monotonic()
             now = datetime.now(self.tz)
             await self._apply(await self.rules.advance(Tick(now), now))
+            await self.floorplan.update(self.rules.state, self.rules.site, now, self.uplink)
             await self.check_storage()
             if now - self._purged > timedelta(hours=1):
                 await self.purge(now)
 
     async def _apply(self, outcome: RulesOutcome) -> None:
-        """Queue every alert edge the rules produced."""
+        """Queue every alert edge the rules produced (and refresh the floor plan if any)."""
+        if outcome.alerts and self._uplink is not None:
+            now = datetime.now(self.tz)
+            await self.floorplan.update(self.rules.state, self.rules.site, now, self._uplink)
         for alert in outcome.alerts:
             unit = alert.key.split(":")[0] if alert.kind.value == "overcrowding" else None
             await self.queue_alert(

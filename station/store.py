@@ -60,6 +60,12 @@ _SCHEMA = [
         reason TEXT,
         received TEXT NOT NULL,
         PRIMARY KEY (site, gateway, occupant))""",
+    """CREATE TABLE IF NOT EXISTS floor_plans (
+        site TEXT NOT NULL,
+        gateway TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        PRIMARY KEY (site, gateway))""",
     """CREATE TABLE IF NOT EXISTS replies (
         command_id TEXT PRIMARY KEY,
         site TEXT NOT NULL,
@@ -246,6 +252,28 @@ class StationStore:
     def gateways(self) -> list[dict[str, Any]]:
         """Last known status of every gateway."""
         return self.db.query("SELECT * FROM gateways ORDER BY site, gateway")
+
+    def set_floor_plan(self, payload: dict[str, Any]) -> None:
+        """Keep a gateway's latest ``units`` snapshot (an older one never replaces a newer)."""
+        row = [payload["site"], payload["gateway"], payload["ts"],
+               json.dumps(payload, ensure_ascii=False)]
+        with self.db.transaction():
+            self.db.execute(
+                "INSERT INTO floor_plans (site, gateway, ts, payload) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (site, gateway) DO UPDATE SET ts = excluded.ts,"
+                " payload = excluded.payload WHERE excluded.ts >= floor_plans.ts",
+                row,
+            )
+
+    def floor_plan(self, site: str, gateway: str) -> list[dict[str, Any]] | None:
+        """The units of a gateway's latest snapshot, or None if it never sent one."""
+        rows = self.db.query(
+            "SELECT payload FROM floor_plans WHERE site = ? AND gateway = ?", [site, gateway]
+        )
+        if not rows:
+            return None
+        units: list[dict[str, Any]] = json.loads(rows[0]["payload"]).get("units", [])
+        return units
 
 
 def _now() -> str:

@@ -26,6 +26,7 @@ SCHEMA_STATUS = "doorgate.status/1"
 SCHEMA_ENROLMENT = "doorgate.enrolment.request/1"
 SCHEMA_DOOR = "doorgate.event.door/1"
 SCHEMA_ALERT = "doorgate.alert/1"
+SCHEMA_UNITS = "doorgate.units/1"
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -79,6 +80,11 @@ class Topics:
     def status(self) -> str:
         """The retained status topic."""
         return self.topic("status")
+
+    @property
+    def units(self) -> str:
+        """The retained floor-plan topic: every unit's counts and colour."""
+        return self.topic("units")
 
 
 def new_event_id(now: float | None = None) -> str:
@@ -183,4 +189,14 @@ def alert_payload(
         evidence=list(evidence),
         message=message,
     )
+    return payload
+
+
+def units_payload(units: list[dict[str, Any]], topics: Topics) -> dict[str, Any]:
+    """The retained ``units`` payload: per unit its place, capacity, counts, colour and reasons.
+
+    Only unit-level numbers: no names, no occupant ids, nothing about a person.
+    """
+    payload = envelope(SCHEMA_UNITS, new_event_id(), datetime.now(UTC), topics)
+    payload["units"] = units
     return payload

@@ -475,6 +475,10 @@ class Store:
         """Event ids still waiting in the outbox."""
         return {r[0] for r in self.db.execute("SELECT event_id FROM outbox").fetchall()}
 
+    def data_version(self) -> int:
+        """A number that changes when another connection (the CLI, the portal) commits."""
+        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
+
     def outbox_depth(self) -> int:
         """How many messages wait for the broker."""
         return int(self.db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])

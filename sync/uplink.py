@@ -81,10 +81,21 @@ class Uplink:
         self.downlink: Downlink | None = None
         # Retained messages (topic, payload) published after every connect, e.g. HA discovery.
         self.announcements: Callable[[], list[tuple[str, str]]] = list
+        # Retained snapshots (the floor plan): the latest payload per topic, republished on
+        # every connect and whenever it changes. Derived state, rebuilt at start-up, so it
+        # does not go through the outbox.
+        self._snapshots: dict[str, str] = {}
+        self._snapshots_sent: dict[str, str] = {}
+        self._snapshot_wake = asyncio.Event()
 
     def notify(self) -> None:
         """Tell the uplink that new rows wait in the outbox (saves a poll interval)."""
         self._wake.set()
+
+    def set_retained(self, topic: str, payload: str) -> None:
+        """Publish `payload` retained on `topic` now (or on the next connect)."""
+        self._snapshots[topic] = payload
+        self._snapshot_wake.set()
 
     def on_acked(self, callback: Callable[[list[OutboxRow]], None]) -> None:
         """Register `callback(rows)` called after rows were acknowledged and deleted."""
@@ -134,9 +145,11 @@ class Uplink:
             await self._publish_status(client)
             for topic, payload in self.announcements():
                 await client.publish(topic, payload, qos=1, retain=True)
+            self._snapshots_sent.clear()
             try:
                 async with asyncio.TaskGroup() as tasks:
                     tasks.create_task(self._drain(client), name="uplink-drain")
+                    tasks.create_task(self._publish_snapshots(client), name="uplink-snapshots")
                     tasks.create_task(self._heartbeat(client), name="uplink-heartbeat")
                     if self.downlink is not None:
                         tasks.create_task(self._commands(client, self.downlink), name="downlink")
@@ -165,6 +178,16 @@ class Uplink:
         status = json.loads(self._status("online"))
         status["outbox_depth"] = await self.store.run(self.store.store.outbox_depth)
         await client.publish(self.topics.status, dumps(status), qos=1, retain=True)
+
+    async def _publish_snapshots(self, client: aiomqtt.Client) -> None:
+        while True:
+            for topic, payload in list(self._snapshots.items()):
+                if self._snapshots_sent.get(topic) != payload:
+                    await client.publish(topic, payload, qos=1, retain=True)
+                    self._snapshots_sent[topic] = payload
+            self._snapshot_wake.clear()
+            if all(self._snapshots_sent.get(t) == p for t, p in self._snapshots.items()):
+                await self._snapshot_wake.wait()
 
     async def _heartbeat(self, client: aiomqtt.Client) -> None:
         while True:

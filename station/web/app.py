@@ -63,7 +63,9 @@ class Dashboard:
         self.limiter = limiter or RateLimiter(limit=5, window=300.0)
         self.poll = poll
         self.wait = 10.0
-        self.renderer = Renderer(make_env(HERE / "templates"), self.secret, SESSION_COOKIE)
+        env = make_env(HERE / "templates")
+        env.globals["reason"] = reason_text
+        self.renderer = Renderer(env, self.secret, SESSION_COOKIE)
 
     def user(self, request: Request) -> dict[str, Any] | None:
         """The signed-in account, or None."""
@@ -158,9 +160,10 @@ class Dashboard:
                 bar_chart(hours, title=t("web.entries_hour"), label_every=3),
                 bar_chart(days, title=t("web.occupancy"), label_every=5),
             ]
+        floors = self.web.floors(site, gateway)
         return self.render(
-            request, "building.html", site=site, gateway=gateway,
-            floors=self.web.floors(site, gateway), charts=charts,
+            request, "building.html", site=site, gateway=gateway, floors=floors, charts=charts,
+            capacity_unknown=any(u["capacity"] is None for _, units in floors for u in units),
             alerts=[a for a in self.alerts_view() if (a["site"], a["gateway"]) == (site, gateway)],
         )
 
@@ -297,6 +300,14 @@ class Dashboard:
 
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+def reason_text(code: str) -> str:
+    """A floor-plan reason code (``pending:2``, ``door_forced:main``) in the user's language."""
+    kind, _, value = code.partition(":")
+    if kind == "alert":
+        value = t("alert." + value)
+    return t("reason." + kind, n=value)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -24,8 +24,12 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "web.role.station_admin": ("管理站管理员", "station administrator"),
     "web.user_added": ("已添加用户 {name}（{role}）", "user {name} added ({role})"),
     "web.legend": ("图例", "Legend"),
-    "web.legend_red": ("有告警", "open alert"),
-    "web.legend_yellow": ("有待审批", "awaiting approval"),
+    "web.legend_red": (
+        "超员、疑似未登记居住或门被强开", "overcrowded, unregistered or door forced"
+    ),
+    "web.legend_yellow": (
+        "待审批、租期将到或一般告警", "awaiting approval, expiring or minor alert"
+    ),
     "web.legend_green": ("正常", "in order"),
     "web.legend_grey": ("无登记", "nobody registered"),
     "web.when": ("时间", "when"),
@@ -44,9 +48,20 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "web.capacity": ("限住", "capacity"),
     "web.inside": ("今晚在内", "inside tonight"),
     "web.capacity_unknown": (
-        "限住人数尚未上报（需要网关在登记请求中发送 unit_capacity）",
-        "unit capacity is not reported yet (needs unit_capacity in the enrolment request)",
+        "网关尚未上报该房间的限住人数", "the gateway has not reported this unit's capacity yet"
     ),
+    "web.units_summary": ("{n} 户，红 {red}，黄 {yellow}", "{n} units, {red} red, {yellow} yellow"),
+    "reason.overcrowding": ("今晚超员", "overcrowded tonight"),
+    "reason.over_capacity": ("登记人数超过限住", "more registered than allowed"),
+    "reason.unregistered_resident": ("疑似未登记居住 {n} 人", "{n} suspected unregistered"),
+    "reason.door_forced": ("门 {n} 被强行打开", "door {n} forced open"),
+    "reason.pending": ("{n} 人待审批", "{n} awaiting approval"),
+    "reason.vacancy": ("{n} 人长期未归", "{n} not seen for days"),
+    "reason.tenancy_expiring": ("{n} 人租期将到", "{n} tenancies ending"),
+    "reason.approval_overdue": ("{n} 人审批超时", "{n} approvals overdue"),
+    "reason.door_held": ("门 {n} 长时间未关", "door {n} held open"),
+    "reason.tailgating": ("门 {n} 尾随进入", "tailgating at door {n}"),
+    "reason.alert": ("未确认告警：{n}", "unacknowledged alert: {n}"),
     "web.alerts": ("实时告警", "Live alerts"),
     "web.no_alerts": ("没有未确认的告警", "No unacknowledged alerts"),
     "web.ack": ("确认", "Acknowledge"),

@@ -1,8 +1,8 @@
 """The dashboard's own tables (users, sessions, audit) and its views over the station store.
 
 The tables live in the station database next to `station.store`'s, in the SQL both SQLite and
-PostgreSQL understand. Floor plans are derived from what gateways send: enrolment requests,
-access events and alerts (unit capacity is not in the contract yet, so it shows as unknown).
+PostgreSQL understand. Floor plans come from each gateway's retained ``units`` snapshot
+(capacity, counts, colour), merged with the station's own enrolments and unacknowledged alerts.
 """
 
 from __future__ import annotations
@@ -143,17 +143,33 @@ class WebStore:
             " UNION SELECT DISTINCT site, gateway FROM events ORDER BY site, gateway"
         )
         states = {(g["site"], g["gateway"]): g["state"] for g in self.station.gateways()}
-        alerts = Counter((a["site"], a["gateway"]) for a in self.station.open_alerts())
+        open_alerts = self.station.open_alerts()
+        alerts = Counter((a["site"], a["gateway"]) for a in open_alerts)
         pending = Counter((e["site"], e["gateway"]) for e in self.station.enrolments())
-        return [
-            {
-                **r,
-                "state": states.get((r["site"], r["gateway"]), "offline"),
-                "alerts": alerts[(r["site"], r["gateway"])],
-                "pending": pending[(r["site"], r["gateway"])],
-            }
-            for r in rows
-        ]
+        plans = self._plan_colours()
+        serious = {(a["site"], a["gateway"]) for a in open_alerts if a["kind"] in _RED_REASONS}
+        result = []
+        for r in rows:
+            key = (r["site"], r["gateway"])
+            counts = plans.get(key, Counter())
+            colour = "red" if key in serious or counts["red"] else (
+                "yellow" if pending[key] or counts["yellow"] or alerts[key] else
+                "green" if counts["green"] else "grey"
+            )
+            result.append({
+                **r, "state": states.get(key, "offline"), "alerts": alerts[key],
+                "pending": pending[key], "colour": colour, "units": sum(counts.values()),
+                "red": counts["red"], "yellow": counts["yellow"],
+            })
+        return result
+
+    def _plan_colours(self) -> dict[tuple[str, str], Counter[str]]:
+        # One pass over the retained snapshots: units per colour for every gateway.
+        colours: dict[tuple[str, str], Counter[str]] = {}
+        for row in self.db.query("SELECT site, gateway, payload FROM floor_plans"):
+            units = json.loads(row["payload"]).get("units", [])
+            colours[(row["site"], row["gateway"])] = Counter(u.get("colour") for u in units)
+        return colours
 
     def access_events(self, site: str, gateway: str, days: int = 30) -> list[dict[str, Any]]:
         """The gateway's access events of the last `days` days, oldest first, decoded."""
@@ -166,7 +182,14 @@ class WebStore:
         return [json.loads(r["payload"]) for r in rows]
 
     def units(self, site: str, gateway: str) -> list[dict[str, Any]]:
-        """One row per unit known at the station, with counts and a colour."""
+        """One row per unit: the gateway's floor plan merged with what the station knows.
+
+        The gateway's retained ``units`` snapshot gives capacity, counts, colour and reasons.
+        The station adds what it decided or saw more recently: enrolments still waiting here
+        (yellow), and alerts nobody has acknowledged yet (red: a door forced open stays red
+        after it closes until someone at the station looks at it).
+        """
+        plan = {u["unit"]: u for u in self.station.floor_plan(site, gateway) or []}
         enrolments = [
             e for e in self.station.enrolments(None)
             if (e["site"], e["gateway"]) == (site, gateway) and e["unit"]
@@ -175,30 +198,20 @@ class WebStore:
         alerts = [
             a for a in self.station.open_alerts() if (a["site"], a["gateway"]) == (site, gateway)
         ]
-        names = {e["unit"] for e in enrolments} | {e["unit"] for e in events if e.get("unit")}
+        forced = sorted({a["key"] for a in alerts if a["kind"] == "door_forced"})
+        names = set(plan) | {e["unit"] for e in enrolments}
+        names |= {e["unit"] for e in events if e.get("unit")}
         names |= {a["unit"] for a in alerts if a["unit"]}
         tonight = _inside(events, _now() - timedelta(hours=12))
         result = []
         for unit in sorted(names):
             mine = [e for e in enrolments if e["unit"] == unit]
-            registered = sum(e["status"] == "approved" for e in mine)
-            pending = sum(e["status"] == "pending" for e in mine)
-            open_alerts = [a for a in alerts if a["unit"] == unit]
-            colour = "red" if open_alerts else "yellow" if pending else (
-                "green" if registered else "grey"
-            )
-            result.append(
-                {
-                    "unit": unit,
-                    "floor": floor_of(unit),
-                    "registered": registered,
-                    "pending": pending,
-                    "capacity": None,
-                    "inside": len(tonight.get(unit, set())),
-                    "alerts": len(open_alerts),
-                    "colour": colour,
-                }
-            )
+            gateway_row = plan.get(unit)
+            unit_alerts = [a for a in alerts if a["unit"] == unit]
+            row = _merge(unit, gateway_row, mine, unit_alerts, forced)
+            if gateway_row is None:
+                row["inside"] = len(tonight.get(unit, set()))
+            result.append(row)
         return result
 
     def floors(self, site: str, gateway: str) -> list[tuple[int | None, list[dict[str, Any]]]]:
@@ -266,6 +279,45 @@ class WebStore:
     def alerts_since(self, after: str) -> list[dict[str, Any]]:
         """Open alerts stored after `after` (an ISO timestamp), oldest first."""
         return [a for a in reversed(self.station.open_alerts()) if a["ts"] > after]
+
+
+def _merge(
+    unit: str,
+    plan: dict[str, Any] | None,
+    enrolments: list[dict[str, Any]],
+    alerts: list[dict[str, Any]],
+    forced_doors: list[str],
+) -> dict[str, Any]:
+    # The station's approvals are newer than the gateway's snapshot for a few seconds after a
+    # decision; its own pending count wins, and an approval counts as registered at once.
+    base = plan or {}
+    pending = sum(e["status"] == "pending" for e in enrolments)
+    if not enrolments:  # local approval, or requests from before the station listened
+        pending = int(base.get("pending", 0))
+    approved_here = sum(e["status"] == "approved" for e in enrolments)
+    registered = max(int(base.get("registered", 0)), approved_here)
+    reasons = [r for r in base.get("reasons", []) if not r.startswith("pending:")]
+    red = [r for r in reasons if r.split(":")[0] in _RED_REASONS]
+    red += [f"alert:{a['kind']}" for a in alerts]
+    red += [f"door_forced:{d}" for d in forced_doors if f"door_forced:{d}" not in red]
+    yellow = [r for r in reasons if r not in red] + ([f"pending:{pending}"] if pending else [])
+    colour = "red" if red else "yellow" if yellow else ("green" if registered else "grey")
+    floor = base.get("floor", floor_of(unit))
+    return {
+        "unit": unit,
+        "floor": floor,
+        "room": base.get("room", ""),
+        "registered": registered,
+        "pending": pending,
+        "capacity": base.get("capacity"),
+        "inside": int(base.get("inside", 0)),
+        "alerts": len(alerts),
+        "colour": colour,
+        "reasons": red + yellow,
+    }
+
+
+_RED_REASONS = {"overcrowding", "over_capacity", "unregistered_resident", "door_forced"}
 
 
 def _inside(events: list[dict[str, Any]], since: datetime) -> dict[str, set[str]]:

@@ -271,6 +271,16 @@ def test_enrol_approve_open_in_the_browser(stack: SimpleNamespace, browser: Any,
         lambda d: "door forced open" in d.find_element(By.ID, "alert-feed").text
     )
     stack.stack.loop.call_soon_threadsafe(door.close_contact)
+    # The unit is red, and stays red after the door closed, until someone acknowledges it.
+    browser.get(building)
+    WebDriverWait(browser, 10).until(
+        lambda d: d.find_element(By.ID, "cell-A-101").get_attribute("data-colour") == "red"
+    )
+    assert "door main forced open" in browser.find_element(By.ID, "cell-A-101").text
+    shot(browser, artifacts, "dashboard-forced-en.png")
+    browser.find_element(By.CSS_SELECTOR, "#alert-feed li button").click()
+    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.ID, "no-alerts"))
+    assert browser.find_element(By.ID, "cell-A-101").get_attribute("data-colour") == "yellow"
 
     browser.get(f"{station}/approvals")
     browser.find_element(By.CSS_SELECTOR, f"#enrol-{occupant.id} button.approve").click()
