@@ -170,7 +170,10 @@ if [ "$VENV" = 1 ]; then
         echo "install.sh: $python is not Python 3.11+ (Debian 12: apt install python3 python3-venv)" >&2
         exit 1; }
     uv="$(find_uv)"
-    sync_args=(sync --locked --no-dev --no-editable --quiet --project "$SRC")
+    # --reinstall-package: uv caches the built project by pyproject.toml alone; rebuild it so an
+    # upgraded checkout really lands in the venv.
+    sync_args=(sync --locked --no-dev --no-editable --quiet --project "$SRC"
+        --reinstall-package doorgate)
     [ -n "$WHEELS" ] && sync_args+=(--offline --no-index --find-links "$WHEELS")
     before="$(venv_state)"
     # The lock replaces face_recognition's `dlib` with the prebuilt dlib-bin: no compiler.

@@ -110,4 +110,45 @@ def bench_fuzz(
         raise typer.Exit(1)
 
 
+@bench_app.command("district")
+def bench_district(
+    gateways: Annotated[int, typer.Option(min=1, help="Simulated gateways (one MQTT connection each).")] = 1000,
+    stations: Annotated[int, typer.Option(min=1, help="Station consumers sharing one subscription.")] = 2,
+    rate: Annotated[float, typer.Option(min=0.001, help="Mean events/s per gateway (each gets 0.5-1.5x).")] = 0.5,
+    duration: Annotated[float, typer.Option(min=1, help="Seconds of traffic after the connect ramp.")] = 30.0,
+    broker: Annotated[str | None, typer.Option(help="mqtt://host:port (default: a local Mosquitto).")] = None,
+    db: Annotated[str | None, typer.Option(help="postgresql://… shared by the stations (default: one SQLite file each).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Gateway processes (default: one per 250).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON line.")] = False,
+) -> None:
+    """N gateways → broker → K station consumers ($share): events/s, latency p50/p95/p99, loss.
+
+    Exits 1 if an acknowledged event never reached a station.
+    """
+    from gateway.bench_uplink import local_broker
+    from gateway.district import raise_fd_limit, run_district
+
+    def progress(message: str) -> None:
+        if not as_json:
+            err.print(message)
+
+    raise_fd_limit(gateways * 2 + 1024)
+
+    async def run() -> dict[str, object]:
+        with tempfile.TemporaryDirectory(prefix="doorgate-district-") as tmp:
+            if broker:
+                return {"broker": broker, **await run_district(
+                    Path(tmp), broker, gateways=gateways, stations=stations, rate=rate,
+                    duration=duration, workers=workers, db=db, progress=progress)}
+            async with local_broker(Path(tmp)) as (url, kind):
+                return {"broker": kind, **await run_district(
+                    Path(tmp), url, gateways=gateways, stations=stations, rate=rate,
+                    duration=duration, workers=workers, db=db, progress=progress)}
+
+    result = asyncio.run(run())
+    typer.echo(json.dumps(result))
+    if result["lost"]:
+        raise typer.Exit(1)
+
+
 __all__ = ["bench_app"]
