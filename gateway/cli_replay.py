@@ -90,8 +90,9 @@ def replay_command(
         typer.Option(
             "--config",
             "-c",
-            help="Gateway config (its [rules] and [[doors]]), or a TOML with only those. "
-            "Default: the built-in thresholds; $DOORGATE_CONFIG is not read.",
+            help="A gateway config (thresholds from its rules table, and its doors) or a TOML "
+            "holding only those two tables. Default: the built-in thresholds; "
+            "$DOORGATE_CONFIG is not read.",
         ),
     ] = None,
     as_json: Annotated[
