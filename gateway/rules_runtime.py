@@ -13,6 +13,7 @@ import json
 import logging
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from gateway.config import DoorConfig, GatewayConfig
 from rules.access import DoorMode, DoorPolicy
@@ -22,6 +23,7 @@ from rules.events import Event, Tick
 from rules.outcome import Outcome
 from rules.timewindows import NightWindow, Schedule, parse_clock
 from sync.errors import StoreError
+from sync.portal_store import PortalStore, load_passes
 from sync.store import AsyncStore
 
 logger = logging.getLogger(__name__)
@@ -94,13 +96,21 @@ class RulesRuntime:
             self.config = rules_config(self.gateway_config, json.loads(overrides)["config"])
 
     async def reload_site(self) -> None:
-        """Re-read units and occupants after enrolments or station commands."""
+        """Re-read units, occupants and visitor passes after enrolments or station commands.
+
+        The entries made with each visitor pass (counted by the rules state) are written back to
+        the pass rows on the way, for the portal to show.
+        """
         store = self.store.store
+        now = datetime.now(ZoneInfo(self.gateway_config.site.timezone))
+        uses = dict(self.state.access.pass_uses)
 
         def read() -> Site:
             units = {u["id"]: store.get_unit(u["id"]) for u in store.list_units()}
             occupants = {o.id: o for o in store.list_occupants()}
-            return Site(units=units, occupants=occupants)
+            PortalStore(store.db).set_pass_uses(uses)
+            passes = load_passes(store.db, now)
+            return Site(units=units, occupants=occupants, passes=passes)
 
         self.site = await self.store.run(read)
 

@@ -5,6 +5,7 @@ Append new migrations; never edit one that has shipped (gateways in the field ha
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 
 from sqlite_utils import Database
@@ -144,6 +145,69 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        4,
+        "portal: visitor passes, alerts log",
+        """
+        CREATE TABLE visitor_passes (
+            id TEXT PRIMARY KEY,
+            unit_id TEXT NOT NULL REFERENCES units(id),
+            id_hash TEXT NOT NULL,
+            id_masked TEXT NOT NULL,
+            name_masked TEXT NOT NULL,
+            valid_from TEXT NOT NULL,
+            valid_to TEXT NOT NULL,
+            max_uses INTEGER CHECK (max_uses IS NULL OR max_uses > 0),
+            uses INTEGER NOT NULL DEFAULT 0,
+            created_by TEXT NOT NULL,
+            created TEXT NOT NULL,
+            revoked INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX visitor_passes_unit ON visitor_passes(unit_id);
+        CREATE INDEX visitor_passes_id_hash ON visitor_passes(id_hash);
+        CREATE TABLE alerts_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL UNIQUE,
+            ts TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            state TEXT NOT NULL,
+            unit_id TEXT,
+            counts TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX alerts_log_unit ON alerts_log(unit_id, ts);
+        CREATE INDEX alerts_log_ts ON alerts_log(ts);
+        -- Every alert queued for the station is also kept here, in the same transaction as its
+        -- outbox row (the outbox forgets it once the broker acknowledged it). The unit is the
+        -- payload's, else the unit of the occupant or unit the alert's key names. 90 days kept.
+        CREATE TRIGGER outbox_alerts_log AFTER INSERT ON outbox
+        WHEN NEW.topic LIKE 'alert/%' AND json_valid(NEW.payload)
+        BEGIN
+            INSERT OR IGNORE INTO alerts_log (event_id, ts, kind, key, state, unit_id, counts)
+            VALUES (
+                NEW.event_id,
+                COALESCE(json_extract(NEW.payload, '$.ts'), NEW.created),
+                substr(NEW.topic, 7),
+                COALESCE(json_extract(NEW.payload, '$.key'), ''),
+                COALESCE(json_extract(NEW.payload, '$.state'), ''),
+                COALESCE(
+                    json_extract(NEW.payload, '$.unit'),
+                    (SELECT o.unit_id FROM occupants o
+                     WHERE o.id = json_extract(NEW.payload, '$.key')),
+                    (SELECT u.id FROM units u
+                     WHERE u.id = json_extract(NEW.payload, '$.key')
+                        OR substr(json_extract(NEW.payload, '$.key'), 1, length(u.id) + 1)
+                           = u.id || ':')
+                ),
+                COALESCE(json_extract(NEW.payload, '$.counts'), '{}')
+            );
+            DELETE FROM alerts_log WHERE ts < strftime('%Y-%m-%dT%H:%M:%S', 'now', '-90 days');
+        END;
+        """,
+    )
+)
+
 LATEST = MIGRATIONS[-1][0]
 
 
@@ -180,4 +244,20 @@ def migrate(db: Database, *, target: int = LATEST) -> list[int]:
 
 def _statements(sql: str) -> list[str]:
     # executescript() would COMMIT behind our back; run statement by statement inside atomic().
-    return [s.strip() for s in sql.split(";") if s.strip()]
+    # A trigger body holds ";" of its own: pieces are joined until SQLite calls them complete.
+    statements: list[str] = []
+    pending = ""
+    for piece in sql.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            text = pending.strip().removesuffix(";").strip()
+            if text and not all(_comment_only(line) for line in text.splitlines()):
+                statements.append(text)
+            pending = ""
+    if pending.strip(" \n;"):
+        statements.append(pending.strip().removesuffix(";").strip())
+    return statements
+
+
+def _comment_only(line: str) -> bool:
+    return not line.strip() or line.strip().startswith("--")

@@ -7,12 +7,24 @@ with uvicorn (``doorgate portal serve``).
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
-from datetime import date
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import numpy as np
+import numpy.typing as npt
+import segno
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -21,10 +33,16 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import gateway.portal.i18n  # noqa: F401 - registers the portal's messages
+from drivers.face.analysis import PhotoFace
+from drivers.face.errors import FaceError, PhotoRejected
+from drivers.face.service import analyse_photo_bytes
+from drivers.face.types import FaceCapture
 from gateway.config import GatewayConfig
-from gateway.portal.taps import TapHub
+from gateway.portal.taps import Tap, TapHub
+from rules.identity import InvalidIdNumber, mask_id_number, normalise_id_number
 from rules.model import CredentialKind
-from sync.errors import NotFound, StoreError
+from sync import faces as face_db
+from sync.errors import NotFound, SyncError, ValidationError
 from sync.portal_store import PortalStore
 from sync.store import Store
 from sync.webauth import RateLimiter, check_csrf, csrf_token, derive_secret, new_token
@@ -33,6 +51,32 @@ from sync.webui import PRE_COOKIE, Lazy, Renderer, make_env
 HERE = Path(__file__).parent
 SESSION_COOKIE = "dg_session"
 WRITERS = {"landlord", "station_admin"}
+CAPTURE_TTL_S = 300.0  # a camera capture waits this long for "use this face", in memory only
+MAX_PHOTO_BYTES = 8 * 1024 * 1024
+
+CaptureFn = Callable[[], Awaitable[FaceCapture]]
+PhotoAnalyser = Callable[[bytes], Awaitable[PhotoFace]]
+OnChange = Callable[[], Awaitable[None]]
+
+
+class FormError(Exception):
+    """A form value the portal itself refuses, with a message translated at render time."""
+
+    def __init__(self, message: Lazy) -> None:
+        super().__init__(message.key)
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCapture:
+    """A usable face shown to the landlord, kept in memory until "use this face" or expiry."""
+
+    occupant_id: str
+    user: str
+    camera: str
+    encoding: npt.NDArray[np.float32]
+    quality: float
+    expires: float  # time.monotonic()
 
 
 class Portal:
@@ -45,6 +89,10 @@ class Portal:
         taps: where the daemon hands card reads to a waiting "tap the card now".
         tap_timeout: seconds to wait for that card.
         limiter: the sign-in rate limiter.
+        cameras: "look at the camera": a capture function per camera name.
+        photo_analyser: judges an uploaded photo (default: a short-lived child process).
+        on_change: awaited after anything the rules or the face engine must reload (a visitor
+            pass, a face template, a move-out), so the daemon can reload at once.
     """
 
     def __init__(
@@ -56,6 +104,9 @@ class Portal:
         taps: TapHub | None = None,
         tap_timeout: float = 20.0,
         limiter: RateLimiter | None = None,
+        cameras: Mapping[str, CaptureFn] | None = None,
+        photo_analyser: PhotoAnalyser | None = None,
+        on_change: OnChange | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -65,6 +116,11 @@ class Portal:
         self.tap_timeout = tap_timeout
         self.limiter = limiter or RateLimiter(limit=5, window=300.0)
         self.renderer = Renderer(make_env(HERE / "templates"), self.secret, SESSION_COOKIE)
+        self.cameras: dict[str, CaptureFn] = dict(cameras or {})
+        self.photo_analyser: PhotoAnalyser = photo_analyser or analyse_photo_bytes
+        self.on_change = on_change
+        self.captures: dict[str, PendingCapture] = {}
+        self.tz = ZoneInfo(config.site.timezone)
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -110,7 +166,51 @@ class Portal:
     ) -> Response:
         """Render a page with the common context."""
         context.setdefault("user", self.user(request))
-        return self.renderer.render(request, name, context, status)
+        response = self.renderer.render(request, name, context, status)
+        # Personal data (names, masked IDs, a face crop, an ID number read from a card): never
+        # kept by the browser or a proxy.
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def changed(self) -> None:
+        """Tell the daemon that rules data or templates changed (when it asked to be told)."""
+        if self.on_change is not None:
+            await self.on_change()
+
+    async def multipart(self, request: Request) -> tuple[dict[str, str], dict[str, bytes]]:
+        """A posted multipart form, parsed in memory (an upload never touches the disk).
+
+        The CSRF token is checked as for `form`. Refuses (413) bodies over `MAX_PHOTO_BYTES`.
+        """
+        if int(request.headers.get("content-length") or 0) > MAX_PHOTO_BYTES + 65536:
+            raise HTTPException(413)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_PHOTO_BYTES + 65536:
+                raise HTTPException(413)
+        content_type = request.headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            raise HTTPException(400)
+        head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+        message = BytesParser(policy=policy.HTTP).parsebytes(head + bytes(body))
+        fields: dict[str, str] = {}
+        files: dict[str, bytes] = {}
+        if message.is_multipart():
+            for part in message.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                if not isinstance(name, str):
+                    continue
+                raw = part.get_payload(decode=True)
+                data = raw if isinstance(raw, bytes) else b""
+                if part.get_filename() is not None:
+                    files[name] = data
+                else:
+                    fields[name] = data.decode("utf-8", "replace")
+        cookie = request.cookies.get(SESSION_COOKIE) or request.cookies.get(PRE_COOKIE)
+        if not check_csrf(self.secret, cookie, fields.get("csrf")):
+            raise HTTPException(403, detail="csrf")
+        return fields, files
 
     def declare_key(self, unit_id: str) -> str:
         """The token printed in a unit's self-declaration QR link."""
@@ -176,13 +276,23 @@ class Portal:
         if not self.portal.may_see(user, unit_id):
             raise HTTPException(404)
         unit = self.store.get_unit(unit_id)
-        tenants = []
-        for occupant in self.store.list_occupants(unit_id):
-            cards = self.store.list_cards(occupant.id)
-            tenants.append({"o": occupant, "cards": cards})
+        occupants = self.store.list_occupants(unit_id)
+        declared = self.portal.occupant_declared([o.id for o in occupants])
+        tenants = [
+            {
+                "o": occupant,
+                "cards": self.store.list_cards(occupant.id),
+                "faces": face_db.template_count(self.store.db, occupant.id),
+                "declared": declared.get(occupant.id),
+            }
+            for occupant in occupants
+        ]
         entries = [
             {**e, "reasons": json.loads(e["reasons"])} for e in self.portal.entries(unit_id)
         ]
+        now = datetime.now(self.tz)
+        passes = [{**p, "state": pass_state(p, now)} for p in self.portal.passes(unit_id)]
+        start = now.replace(second=0, microsecond=0)
         return self.render(
             request,
             "unit.html",
@@ -190,12 +300,17 @@ class Portal:
             unit=unit,
             tenants=tenants,
             entries=entries,
+            alerts=self.portal.alerts(unit_id),
+            passes=passes,
             audit=self.portal.audit_rows([unit_id], limit=20),
             readers=[r.name for r in self.config.readers],
+            cameras=sorted(self.cameras),
             can_write=user["role"] in WRITERS,
             can_approve=self.can_approve(user),
             tap_timeout=int(self.tap_timeout),
             today=date.today().isoformat(),
+            pass_from=start.strftime("%Y-%m-%dT%H:%M"),
+            pass_to=(start + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
             **extra,
         )
 
@@ -223,7 +338,7 @@ class Portal:
             occupant = self.store.add_occupant(
                 unit_id, fields.get("name", ""), fields.get("id_number", ""), valid_from, valid_to
             )
-        except (ValueError, StoreError) as err:
+        except (ValueError, SyncError) as err:
             return self.unit_page(request, unit_id, status=400, error=_message(err))
         self.portal.audit(
             user["name"], "enrol", unit_id=unit_id, occupant_id=occupant.id,
@@ -244,10 +359,12 @@ class Portal:
         if card is None:
             error = Lazy("portal.no_card", timeout=int(self.tap_timeout))
             return self.unit_page(request, unit_id, status=408, error=error)
+        if card.kind is CredentialKind.IDCARD:
+            return self.bind_idcard(request, user, unit_id, occupant_id, card)
         kind = card.kind if card.kind is not CredentialKind.FACE else CredentialKind.IC
         try:
             credential = self.store.add_card(occupant_id, kind, card.uid_hex)
-        except StoreError as err:
+        except SyncError as err:
             return self.unit_page(request, unit_id, status=400, error=_message(err))
         masked = next(
             c["masked"] for c in self.store.list_cards(occupant_id) if c["id"] == credential.id
@@ -266,9 +383,10 @@ class Portal:
         await self.form(request)
         try:
             occupant = self.store.move_out(occupant_id)
-        except StoreError as err:
+        except SyncError as err:
             return self.unit_page(request, unit_id, status=400, error=_message(err))
         self.portal.audit(user["name"], "move_out", unit_id=unit_id, occupant_id=occupant_id)
+        await self.changed()
         return self.unit_page(request, unit_id, ok=Lazy("portal.moved_out", name=occupant.name))
 
     async def renew(self, request: Request) -> Response:
@@ -280,7 +398,7 @@ class Portal:
         try:
             valid_to = date.fromisoformat(fields.get("valid_to", ""))
             self.portal.renew(occupant_id, valid_to)
-        except (ValueError, StoreError) as err:
+        except (ValueError, SyncError) as err:
             return self.unit_page(request, unit_id, status=400, error=_message(err))
         name = self.store.get_occupant(occupant_id).name
         self.portal.audit(
@@ -288,6 +406,280 @@ class Portal:
             detail=valid_to.isoformat(),
         )
         return self.unit_page(request, unit_id, ok=Lazy("portal.renewed", name=name, to=valid_to))
+
+    def bind_idcard(
+        self, request: Request, user: dict[str, Any], unit_id: str, occupant_id: str, card: Tap
+    ) -> Response:
+        """A resident ID card tapped for a tenant: it is their credential if it is their card.
+
+        The ID card opens the door through the occupant's keyed ID hash (以证管人); the
+        ``idcard`` credential row records that the card itself was presented and checked.
+        """
+        try:
+            number = normalise_id_number(card.value)
+        except InvalidIdNumber as err:
+            return self.unit_page(request, unit_id, status=400, error=_message(err))
+        masked = mask_id_number(number)
+        try:
+            self.portal.bind_idcard(occupant_id, self.store.hash_id_number(number), masked)
+        except ValidationError:
+            error = Lazy("portal.idcard_other", masked=masked)
+            return self.unit_page(request, unit_id, status=400, error=error)
+        except SyncError as err:
+            return self.unit_page(request, unit_id, status=400, error=_message(err))
+        self.portal.audit(
+            user["name"], "idcard", unit_id=unit_id, occupant_id=occupant_id,
+            detail=f"{card.reader} {masked}",
+        )
+        return self.unit_page(request, unit_id, ok=Lazy("portal.idcard_bound", masked=masked))
+
+    async def read_idcard(self, request: Request) -> Response:
+        """POST: wait for a resident ID card at a reader and pre-fill the enrol form with it.
+
+        The ID number appears only in this response's form field (sent ``no-store``); nothing
+        is stored before the landlord submits the form.
+        """
+        user = self.require(request)
+        unit_id = request.path_params["unit_id"]
+        self.writable_unit(user, unit_id)
+        fields = await self.form(request)
+        reader = fields.get("reader", "")
+        if reader not in {r.name for r in self.config.readers}:
+            raise HTTPException(400)
+        card = await self.taps.wait(reader, self.tap_timeout)
+        if card is None:
+            error = Lazy("portal.no_idcard", timeout=int(self.tap_timeout))
+            return self.unit_page(request, unit_id, status=408, error=error)
+        if card.kind is not CredentialKind.IDCARD:
+            return self.unit_page(request, unit_id, status=400, error=Lazy("portal.not_idcard"))
+        name = card.name or ""
+        prefill = {
+            "name": name,
+            "id_number": card.value,
+            "valid_from": fields.get("valid_from", ""),
+            "valid_to": fields.get("valid_to", ""),
+        }
+        ok = Lazy("portal.idcard_read", name=name)
+        return self.unit_page(request, unit_id, ok=ok, prefill=prefill)
+
+    # --- faces ---------------------------------------------------------------------------
+
+    def _sweep_captures(self) -> None:
+        now = time.monotonic()
+        for token in [k for k, v in self.captures.items() if v.expires <= now]:
+            del self.captures[token]
+
+    async def capture(self, request: Request) -> Response:
+        """POST: "look at the camera" for a tenant; shows the crop, or why it is not usable.
+
+        A usable face waits in memory under a random token for `CAPTURE_TTL_S` seconds; the
+        crop goes to the browser inline (``data:`` URL, ``no-store``) and nowhere else.
+        """
+        user = self.require(request)
+        occupant_id = request.path_params["occupant_id"]
+        unit_id = self.occupant_unit(user, occupant_id)
+        fields = await self.form(request)
+        camera = fields.get("camera") or (next(iter(sorted(self.cameras)), ""))
+        capture_fn = self.cameras.get(camera)
+        if capture_fn is None:
+            raise HTTPException(400)
+        try:
+            result = await capture_fn()
+        except (FaceError, OSError, TimeoutError):
+            result = FaceCapture(False, "unavailable")
+        self._sweep_captures()
+        shown: dict[str, Any] = {
+            "occupant_id": occupant_id,
+            "camera": camera,
+            "ok": result.ok,
+            "quality": f"{result.quality:.2f}",
+            "reason": Lazy(f"portal.face.{result.reason}") if result.reason else None,
+            "img": (
+                "data:image/jpeg;base64," + base64.b64encode(result.crop_jpeg).decode()
+                if result.crop_jpeg
+                else None
+            ),
+        }
+        if result.ok and result.encoding is not None:
+            token = secrets.token_urlsafe(24)
+            self.captures[token] = PendingCapture(
+                occupant_id, user["name"], camera, result.encoding, result.quality,
+                time.monotonic() + CAPTURE_TTL_S,
+            )
+            shown["token"] = token
+        status = 200 if result.ok else 422
+        return self.unit_page(request, unit_id, status=status, captured=shown)
+
+    async def use_face(self, request: Request) -> Response:
+        """POST: keep the shown capture as the tenant's face template."""
+        user = self.require(request)
+        occupant_id = request.path_params["occupant_id"]
+        unit_id = self.occupant_unit(user, occupant_id)
+        fields = await self.form(request)
+        self._sweep_captures()
+        pending = self.captures.get(fields.get("token", ""))
+        if pending is None or pending.occupant_id != occupant_id or pending.user != user["name"]:
+            return self.unit_page(
+                request, unit_id, status=410, error=Lazy("portal.capture_gone")
+            )
+        del self.captures[fields["token"]]
+        try:
+            face_db.add_template(
+                self.store.db, occupant_id, pending.encoding, f"camera:{pending.camera}",
+                pending.quality,
+            )
+        except SyncError as err:
+            return self.unit_page(request, unit_id, status=400, error=_message(err))
+        self.portal.audit(
+            user["name"], "face", unit_id=unit_id, occupant_id=occupant_id,
+            detail=f"{pending.camera} q={pending.quality:.2f}",
+        )
+        await self.changed()
+        name = self.store.get_occupant(occupant_id).name
+        count = face_db.template_count(self.store.db, occupant_id)
+        return self.unit_page(
+            request, unit_id, ok=Lazy("portal.face_saved", name=name, count=count)
+        )
+
+    async def wrong_face(self, request: Request) -> Response:
+        """POST (multipart): "not this person": a photo of the look-alike becomes a negative
+        template of the tenant, so that face no longer opens the door as them.
+
+        The photo is judged in a separate process, in memory; only its encoding is kept.
+        """
+        user = self.require(request)
+        occupant_id = request.path_params["occupant_id"]
+        unit_id = self.occupant_unit(user, occupant_id)
+        fields, files = await self.multipart(request)
+        photo = files.get("photo", b"")
+        if not photo:
+            return self.unit_page(
+                request, unit_id, status=400, error=Lazy("portal.photo_missing")
+            )
+        if len(photo) > MAX_PHOTO_BYTES:
+            error = Lazy("portal.photo_too_big", mb=MAX_PHOTO_BYTES // 2**20)
+            return self.unit_page(request, unit_id, status=413, error=error)
+        try:
+            face = await self.photo_analyser(photo)
+        except PhotoRejected as err:
+            reason = Lazy(f"portal.face.{err.reason.value}")
+            error = Lazy("portal.photo_bad", reason=reason)
+            return self.unit_page(request, unit_id, status=422, error=error)
+        except FaceError:
+            error = Lazy("portal.photo_bad", reason=Lazy("portal.face.unavailable"))
+            return self.unit_page(request, unit_id, status=503, error=error)
+        del photo
+        try:
+            face_db.mark_wrong(self.store.db, occupant_id, face.encoding)
+        except SyncError as err:
+            return self.unit_page(request, unit_id, status=400, error=_message(err))
+        event = fields.get("event", "")[:40]
+        self.portal.audit(
+            user["name"], "face_wrong", unit_id=unit_id, occupant_id=occupant_id,
+            detail=f"event {event}" if event else "",
+        )
+        await self.changed()
+        name = self.store.get_occupant(occupant_id).name
+        return self.unit_page(request, unit_id, ok=Lazy("portal.marked_wrong", name=name))
+
+    # --- self-declarations -----------------------------------------------------------------
+
+    def declared_occupant(self, request: Request, user: dict[str, Any]) -> tuple[str, str]:
+        """(occupant id, unit id) of an unconfirmed self-declaration `user` may handle."""
+        occupant_id = request.path_params["occupant_id"]
+        unit_id = self.occupant_unit(user, occupant_id)
+        if occupant_id not in self.portal.occupant_declared([occupant_id]):
+            raise HTTPException(409, detail="not_declared")
+        return occupant_id, unit_id
+
+    async def confirm(self, request: Request) -> Response:
+        """POST: the landlord confirms a tenant's self-declaration (then binds their card)."""
+        user = self.require(request)
+        occupant_id, unit_id = self.declared_occupant(request, user)
+        await self.form(request)
+        occupant = self.store.get_occupant(occupant_id)
+        self.portal.audit(
+            user["name"], "confirm", unit_id=unit_id, occupant_id=occupant_id,
+            detail=occupant.id_masked,
+        )
+        return self.unit_page(request, unit_id, ok=Lazy("portal.confirmed", name=occupant.name))
+
+    async def reject(self, request: Request) -> Response:
+        """POST: the landlord rejects a self-declaration: the pending occupant is deleted."""
+        user = self.require(request)
+        occupant_id, unit_id = self.declared_occupant(request, user)
+        await self.form(request)
+        occupant = self.store.get_occupant(occupant_id)
+        try:
+            self.portal.reject_declaration(occupant_id)
+        except SyncError as err:
+            return self.unit_page(request, unit_id, status=400, error=_message(err))
+        self.portal.audit(
+            user["name"], "reject_declaration", unit_id=unit_id, occupant_id=occupant_id,
+            detail=occupant.id_masked,
+        )
+        await self.changed()
+        return self.unit_page(request, unit_id, ok=Lazy("portal.rejected", name=occupant.name))
+
+    # --- visitor passes --------------------------------------------------------------------
+
+    def local_time(self, text: str) -> datetime:
+        """A ``datetime-local`` form value as an aware time in the site's time zone."""
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError as err:
+            raise FormError(Lazy("portal.bad_datetime")) from err
+        return moment.replace(tzinfo=self.tz) if moment.tzinfo is None else moment
+
+    async def issue_pass(self, request: Request) -> Response:
+        """POST: issue a visitor pass bound to the visitor's ID card."""
+        user = self.require(request)
+        unit_id = request.path_params["unit_id"]
+        self.writable_unit(user, unit_id)
+        fields = await self.form(request)
+        try:
+            row = self.portal.issue_pass(
+                unit_id,
+                fields.get("name", ""),
+                fields.get("id_number", ""),
+                valid_from=self.local_time(fields.get("valid_from", "")),
+                valid_to=self.local_time(fields.get("valid_to", "")),
+                max_uses=_uses(fields.get("max_uses", "")),
+                by=user["name"],
+                hash_id=self.store.hash_id_number,
+            )
+        except FormError as err:
+            return self.unit_page(request, unit_id, status=400, error=err.message)
+        except SyncError as err:
+            return self.unit_page(request, unit_id, status=400, error=_message(err))
+        self.portal.audit(
+            user["name"], "pass_issue", unit_id=unit_id,
+            detail=f"{row['id']} {row['id_masked']} {row['valid_from'][:16]}"
+            f"~{row['valid_to'][:16]}",
+        )
+        await self.changed()
+        ok = Lazy(
+            "portal.pass_issued", name=row["name_masked"], from_=row["valid_from"][:16],
+            to=row["valid_to"][:16],
+        )
+        return self.unit_page(request, unit_id, ok=ok)
+
+    async def revoke_pass(self, request: Request) -> Response:
+        """POST: withdraw a visitor pass."""
+        user = self.require(request)
+        pass_id = request.path_params["pass_id"]
+        try:
+            unit_id = self.portal.get_pass(pass_id)["unit_id"]
+        except NotFound as err:
+            raise HTTPException(404) from err
+        self.writable_unit(user, unit_id)
+        await self.form(request)
+        row = self.portal.revoke_pass(pass_id)
+        self.portal.audit(
+            user["name"], "pass_revoke", unit_id=unit_id, detail=f"{pass_id} {row['id_masked']}"
+        )
+        await self.changed()
+        return self.unit_page(request, unit_id, ok=Lazy("portal.pass_revoked", id=pass_id))
 
     async def approve(self, request: Request) -> Response:
         """POST: approve locally (buildings without a station, or a station admin on site)."""
@@ -301,7 +693,7 @@ class Portal:
             occupant = self.store.approve(
                 occupant_id, by=user["name"], capacity_policy=self.config.station.capacity_policy
             )
-        except StoreError as err:
+        except SyncError as err:
             return self.unit_page(request, unit_id, status=400, error=_message(err))
         self.portal.audit(user["name"], "approve", unit_id=unit_id, occupant_id=occupant_id)
         ok = Lazy("ok.approved", name=occupant.name, id=occupant.id)
@@ -323,7 +715,7 @@ class Portal:
             raise HTTPException(404)
         url = str(request.url_for("declare", unit_id=unit_id))
         link = f"{url}?k={self.declare_key(unit_id)}"
-        return self.render(request, "qr.html", unit_id=unit_id, link=link)
+        return self.render(request, "qr.html", unit_id=unit_id, link=link, svg=qr_svg(link))
 
     async def declare(self, request: Request) -> Response:
         """Public: a tenant declares themselves for a unit; it waits as a pending enrolment."""
@@ -347,7 +739,7 @@ class Portal:
             occupant = self.store.add_occupant(
                 unit_id, fields.get("name", ""), fields.get("id_number", ""), valid_from, valid_to
             )
-        except (ValueError, StoreError) as err:
+        except (ValueError, SyncError) as err:
             self.limiter.fail(f"declare:{host}")
             return self.render(
                 request, "declare.html", 400, unit_id=unit_id, key=key, user=None,
@@ -371,6 +763,36 @@ def unit_colour(unit: dict[str, Any]) -> str:
     return "green" if unit["approved"] else "grey"
 
 
+def _uses(text: str) -> int | None:
+    """The "entries allowed" field: empty for no limit, else a whole number."""
+    text = text.strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise FormError(Lazy("portal.bad_uses"))
+    return int(text)
+
+
+def pass_state(row: dict[str, Any], now: datetime) -> str:
+    """``revoked``, ``expired``, ``upcoming``, ``used_up`` or ``active``."""
+    if row["revoked"]:
+        return "revoked"
+    if datetime.fromisoformat(row["valid_to"]) < now:
+        return "expired"
+    if row["max_uses"] is not None and row["uses"] >= row["max_uses"]:
+        return "used_up"
+    if datetime.fromisoformat(row["valid_from"]) > now:
+        return "upcoming"
+    return "active"
+
+
+def qr_svg(link: str) -> Markup:
+    """The link as a QR code in inline SVG (no image file, no script, prints sharply)."""
+    code = segno.make(link, error="m", micro=False)
+    svg = code.svg_inline(scale=6, border=2, dark="#000", light="#fff", title=None)
+    return Markup(svg)  # noqa: S704 - generated by segno from our own link, no user markup
+
+
 def _message(err: Exception) -> Lazy:
     return Lazy("portal.error", message=str(err))
 
@@ -383,6 +805,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     key = {403: "portal.forbidden", 404: "portal.not_found"}.get(exc.status_code, "")
     if exc.detail == "csrf":
         key = "portal.csrf"
+    if exc.detail == "not_declared":
+        key = "portal.not_declared"
     message = Lazy(key) if key else Lazy("portal.error", message=exc.detail)
     return portal.render(request, "error.html", exc.status_code, message=message)
 
@@ -395,6 +819,9 @@ def create_app(
     taps: TapHub | None = None,
     tap_timeout: float = 20.0,
     limiter: RateLimiter | None = None,
+    cameras: Mapping[str, CaptureFn] | None = None,
+    photo_analyser: PhotoAnalyser | None = None,
+    on_change: OnChange | None = None,
 ) -> Starlette:
     """The portal as an ASGI app (``app.state.portal`` holds the `Portal`).
 
@@ -405,9 +832,15 @@ def create_app(
         taps: the daemon's `TapHub`, when the portal runs inside the daemon.
         tap_timeout: seconds "tap the card now" waits.
         limiter: sign-in rate limiter (tests pass a small one).
+        cameras: "look at the camera": camera name → capture function (the daemon passes
+            its cameras' `FaceService.capture`); without any, the button is not shown.
+        photo_analyser: judges uploaded photos (default: `analyse_photo_bytes`, a child process).
+        on_change: awaited after changes the daemon should reload at once (visitor passes,
+            face templates, move-outs, rejected declarations).
     """
     portal = Portal(
-        config, store, secret=secret, taps=taps, tap_timeout=tap_timeout, limiter=limiter
+        config, store, secret=secret, taps=taps, tap_timeout=tap_timeout, limiter=limiter,
+        cameras=cameras, photo_analyser=photo_analyser, on_change=on_change,
     )
     p = portal
     routes = [
@@ -418,6 +851,14 @@ def create_app(
         Route("/units/{unit_id}", p.unit),
         Route("/units/{unit_id}/enrol", p.enrol, methods=["POST"]),
         Route("/units/{unit_id}/qr", p.qr),
+        Route("/units/{unit_id}/read-idcard", p.read_idcard, methods=["POST"]),
+        Route("/units/{unit_id}/passes", p.issue_pass, methods=["POST"]),
+        Route("/passes/{pass_id}/revoke", p.revoke_pass, methods=["POST"]),
+        Route("/occupants/{occupant_id}/capture", p.capture, methods=["POST"]),
+        Route("/occupants/{occupant_id}/use-face", p.use_face, methods=["POST"]),
+        Route("/occupants/{occupant_id}/wrong-face", p.wrong_face, methods=["POST"]),
+        Route("/occupants/{occupant_id}/confirm", p.confirm, methods=["POST"]),
+        Route("/occupants/{occupant_id}/reject", p.reject, methods=["POST"]),
         Route("/declare/{unit_id}", p.declare, methods=["GET", "POST"], name="declare"),
         Route("/occupants/{occupant_id}/card", p.tap, methods=["POST"]),
         Route("/occupants/{occupant_id}/move-out", p.move_out, methods=["POST"]),

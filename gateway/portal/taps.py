@@ -20,16 +20,25 @@ class Tap:
 
     Attributes:
         reader: the reader's configured name.
-        kind: the credential kind (``ic`` for RFID cards).
-        uid_hex: the card UID, upper-case hex.
+        kind: the credential kind (``ic`` for RFID cards, ``idcard`` for resident ID cards).
+        value: the card UID (upper-case hex), or the ID number for an ID card.
+        name: the holder's name as read from an ID card; None for other cards.
     """
 
     reader: str
     kind: CredentialKind
-    uid_hex: str
+    value: str
+    name: str | None = None
+
+    @property
+    def uid_hex(self) -> str:
+        """The card UID (older name of `value`)."""
+        return self.value
 
     def __repr__(self) -> str:
-        return f"Tap(reader={self.reader!r}, kind={self.kind.value!r}, uid=<hidden>)"
+        return f"Tap(reader={self.reader!r}, kind={self.kind.value!r}, value=<hidden>)"
+
+    __str__ = __repr__
 
 
 class TapHub:
@@ -44,17 +53,26 @@ class TapHub:
         with self._lock:
             return any(not f.done() for _, f in self._waiters.get(reader, []))
 
-    def offer(self, reader: str, kind: CredentialKind, uid_hex: str) -> bool:
+    def offer(
+        self, reader: str, kind: CredentialKind, value: str, *, name: str | None = None
+    ) -> bool:
         """Give a card read to the oldest waiter at `reader`; False when nobody waits.
 
-        Safe to call from any thread.
+        True means a portal request took the read: the daemon must then not decide it (it is an
+        enrolment, not an entry). Safe to call from any thread.
+
+        Args:
+            reader: the reader's configured name.
+            kind: the credential kind.
+            value: the card UID (hex), or the ID number of a resident ID card.
+            name: the name read from a resident ID card.
         """
         with self._lock:
             waiters = self._waiters.get(reader, [])
             while waiters:
                 loop, future = waiters.pop(0)
                 if not future.done() and not loop.is_closed():
-                    tap = Tap(reader, kind, uid_hex)
+                    tap = Tap(reader, kind, value, name)
                     loop.call_soon_threadsafe(_resolve, future, tap)
                     return True
         return False
