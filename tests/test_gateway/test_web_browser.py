@@ -232,8 +232,18 @@ def test_enrol_approve_open_in_the_browser(stack: SimpleNamespace, browser: Any,
     sign_in(browser, portal, "li", "zh")
     assert "我的房间" in browser.page_source and "B-201" not in browser.page_source
     browser.find_element(By.ID, "unit-A-101").click()
-    browser.find_element(By.ID, "name").send_keys("王芳")
-    browser.find_element(By.ID, "id_number").send_keys(TENANT_ID)
+    # "Read the ID card": the next ID card at the reader fills in the name and ID number.
+    taps = stack.portal.state.portal.taps
+    reader = threading.Thread(
+        target=wait_for,
+        args=(lambda: taps.offer("entrance", CredentialKind.IDCARD, TENANT_ID, name="王芳"),),
+    )
+    reader.start()
+    browser.find_element(By.ID, "read-idcard-submit").click()
+    reader.join(15)
+    WebDriverWait(browser, 10).until(lambda d: "王芳" in d.find_element(By.ID, "flash").text)
+    assert browser.find_element(By.ID, "name").get_attribute("value") == "王芳"
+    assert browser.find_element(By.ID, "id_number").get_attribute("value") == TENANT_ID
     browser.find_element(By.ID, "enrol-submit").click()
     flash = WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "flash"))
     assert "等待管理站审核" in flash.text
@@ -242,7 +252,6 @@ def test_enrol_approve_open_in_the_browser(stack: SimpleNamespace, browser: Any,
 
     # "Tap the card now": the daemon's TapHub gets the next read at the chosen reader.
     # The click returns once the page has loaded, so the card is "tapped" from another thread.
-    taps = stack.portal.state.portal.taps
     tapper = threading.Thread(
         target=wait_for, args=(lambda: taps.offer("entrance", CredentialKind.IC, CARD),)
     )
