@@ -53,6 +53,7 @@ SESSION_COOKIE = "dg_session"
 WRITERS = {"landlord", "station_admin"}
 CAPTURE_TTL_S = 300.0  # a camera capture waits this long for "use this face", in memory only
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
+MAX_PENDING_CAPTURES = 64
 
 CaptureFn = Callable[[], Awaitable[FaceCapture]]
 PhotoAnalyser = Callable[[bytes], Awaitable[PhotoFace]]
@@ -468,6 +469,8 @@ class Portal:
         now = time.monotonic()
         for token in [k for k, v in self.captures.items() if v.expires <= now]:
             del self.captures[token]
+        while len(self.captures) >= MAX_PENDING_CAPTURES:  # oldest first (insertion order)
+            del self.captures[next(iter(self.captures))]
 
     async def capture(self, request: Request) -> Response:
         """POST: "look at the camera" for a tenant; shows the crop, or why it is not usable.
