@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from drivers.door import Door, DoorEvent
+from drivers.face.types import FaceCapture
 from drivers.idcard import CardRejected, IdCardRead
 from drivers.supervise import ReaderHealth, ReaderState, supervise_reader
 from drivers.types import CardRead, KeyPress
@@ -33,6 +34,7 @@ from gateway.config import CameraConfig, GatewayConfig, ReaderConfig
 from gateway.devices import Read, credential_of, make_door, make_reader
 from gateway.floorplan import FloorPlan
 from gateway.metrics import Metrics, serve_metrics
+from gateway.portal.taps import TapHub
 from gateway.rules_runtime import RulesRuntime
 from gateway.sdnotify import notify, watchdog_interval
 from rules.events import DoorAction, Tick
@@ -130,6 +132,9 @@ class Gateway:
         self._store: AsyncStore | None = None
         self._uplink: Uplink | None = None
         self.floorplan = FloorPlan(self.topics, [d.name for d in config.doors])
+        # The portal's "tap the card now" and "look at the camera" reach the devices here.
+        self.taps = TapHub()
+        self.face_capture: dict[str, Callable[[], Awaitable[FaceCapture]]] = {}
 
     @property
     def store(self) -> AsyncStore:
@@ -225,6 +230,31 @@ class Gateway:
             for camera in self.config.cameras:
                 runtime = CameraRuntime(self, camera)
                 tasks.create_task(runtime.run(), name=f"camera-{camera.name}")
+            if self.config.portal.listen:
+                tasks.create_task(self._portal(), name="portal")
+
+    async def _portal(self) -> None:
+        """Serve the landlord portal on its own store connection (the loop's thread)."""
+        from gateway.portal.app import create_app, portal_secret
+        from gateway.web_server import serve_asgi
+
+        host, _, port = self.config.portal.listen.rpartition(":")
+        store = Store.open(self.config.store.path, self._hash_key, self.topics)
+        app = create_app(
+            self.config, store, secret=portal_secret(self._hash_key), taps=self.taps,
+            tap_timeout=self.config.portal.tap_timeout_s, cameras=self.face_capture,
+            on_change=self.reload_site,
+        )
+        try:
+            await serve_asgi(app, host.strip("[]"), int(port))
+        finally:
+            store.close()
+
+    async def reload_site(self) -> None:
+        """Let the rules see enrolment changes made outside the daemon at once."""
+        await self.rules.reload_site()
+        now = datetime.now(self.tz)
+        await self.floorplan.update(self.rules.state, self.rules.site, now, self.uplink)
 
     async def remote_unlock(self, door: str) -> bool:
         """Release a door on the station's order; False if there is no such door."""
@@ -343,6 +373,11 @@ class Gateway:
             return None
         if isinstance(read, CardRejected):
             logger.warning("reader %s: card refused: %s", reader.name, read.reason)
+            return None
+        kind, value = credential_of(read)
+        name = read.name if isinstance(read, IdCardRead) else None
+        if self.taps.offer(reader.name, kind, value, name=name):
+            logger.info("reader %s: card taken by the portal for enrolment", reader.name)
             return None
         return await self.handle_card(read, reader)
 

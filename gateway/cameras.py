@@ -63,14 +63,18 @@ class CameraRuntime:
             fps=self.camera.fps,
         ) as faces, asyncio.TaskGroup() as tasks:
             del templates  # the face process has its copy; the service keeps one for restarts
+            self.gateway.face_capture[self.camera.name] = faces.capture
             tasks.create_task(
                 self._watch_health(faces), name=f"camera-health-{self.camera.name}"
             )
             tasks.create_task(
                 self._watch_templates(faces, version), name=f"camera-templates-{self.camera.name}"
             )
-            async for sighting in faces.sightings():
-                await self.on_sighting(sighting, clusters)
+            try:
+                async for sighting in faces.sightings():
+                    await self.on_sighting(sighting, clusters)
+            finally:
+                self.gateway.face_capture.pop(self.camera.name, None)
 
     async def _watch_health(self, faces: FaceService) -> None:
         while True:

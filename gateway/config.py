@@ -187,6 +187,23 @@ class MetricsConfig(Base):
         return self
 
 
+class PortalConfig(Base):
+    """The landlord portal, served by the daemon on the building LAN."""
+
+    listen: str = Field(
+        "", description='host:port of the portal, e.g. "0.0.0.0:8080"; "" turns it off.'
+    )
+    tap_timeout_s: float = Field(
+        20.0, gt=0, le=300, description='Seconds "tap the card now" waits for a card.'
+    )
+
+    @model_validator(mode="after")
+    def _address(self) -> PortalConfig:
+        if self.listen and not re.fullmatch(r"[A-Za-z0-9.:\[\]-]+:\d{1,5}", self.listen):
+            raise ValueError(f"portal.listen must be host:port, got {self.listen!r}")
+        return self
+
+
 class HomeAssistantConfig(Base):
     """Home Assistant MQTT discovery (doors, readers, headcount, alerts; read-only)."""
 
@@ -222,6 +239,7 @@ class GatewayConfig(Base):
     rules: RulesSection = RulesSection()
     homeassistant: HomeAssistantConfig = HomeAssistantConfig()
     metrics: MetricsConfig = MetricsConfig()
+    portal: PortalConfig = PortalConfig()
     readers: Annotated[list[ReaderConfig], Field(default_factory=list)]
     cameras: Annotated[list[CameraConfig], Field(default_factory=list)]
     doors: Annotated[list[DoorConfig], Field(default_factory=lambda: [DoorConfig()])]
