@@ -133,6 +133,9 @@ def demo(
     camera: Annotated[
         bool, typer.Option(help="Add a door camera playing a composed video (tenant, stranger, held photo).")
     ] = True,
+    web: Annotated[
+        bool, typer.Option(help="Serve the landlord portal and the station dashboard on loopback.")
+    ] = True,
 ) -> None:
     """Run a demo building end to end: simulated reader and camera → gateway → MQTT → station."""
     from gateway.demo import run_demo
@@ -141,7 +144,7 @@ def demo(
         code = asyncio.run(
             run_demo(
                 taps=taps, broker_url=broker, forever=forever, console=console,
-                reader=reader.value, camera=camera,
+                reader=reader.value, camera=camera, web=web,
             )
         )
     raise typer.Exit(code)

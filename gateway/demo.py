@@ -35,6 +35,8 @@ from gateway.app import Gateway, Outcome
 from gateway.broker import embedded_broker
 from gateway.config import broker_settings, load_config, read_secret, station_public_key
 from gateway.demo_camera import DemoCamera, prepare_demo_camera
+from gateway.demo_web import LANDLORD, DemoWeb, add_accounts, dashboard_app
+from gateway.web_server import serve_asgi
 from rules.i18n import t
 from rules.identity import check_character, mask_uid
 from rules.model import CredentialKind, Unit
@@ -101,9 +103,9 @@ def seed_demo_building(store: Store, today: date, reader: str = "rdm6300") -> li
             number, every other kind gets an IC card with a UID that reader reads.
     """
     for unit in (
-        Unit("A-101", "A", 1, "101", 2),
-        Unit("A-102", "A", 1, "102", 1),
-        Unit("A-201", "A", 2, "201", 3),
+        Unit("A-101", "A", 1, "101", 2, landlord=LANDLORD),
+        Unit("A-102", "A", 1, "102", 1, landlord=LANDLORD),
+        Unit("A-201", "A", 2, "201", 3, landlord=LANDLORD),
     ):
         store.add_unit(unit)
     year = timedelta(days=365)
@@ -269,6 +271,7 @@ async def run_demo(
     console: Console | None = None,
     reader: str = "rdm6300",
     camera: bool = True,
+    web: bool = True,
 ) -> int:
     """Run the demo; return 0 when every event reached the station, 1 otherwise.
 
@@ -279,6 +282,7 @@ async def run_demo(
         console: where to print (default: stdout).
         reader: the simulated reader kind: rdm6300, idcard, pn532 or osdp.
         camera: add a door camera playing a composed video (tenant, stranger, held photo).
+        web: serve the landlord portal and the station dashboard on loopback.
     """
     console = console or Console()
     with tempfile.TemporaryDirectory(prefix="doorgate-demo-") as tmp:
@@ -291,7 +295,7 @@ async def run_demo(
             console.print(f"{t('demo.broker')}: {url}   {t('demo.folder')}: {folder}")
             return await _run(
                 stack, folder, url, taps=taps, forever=forever, console=console, reader=reader,
-                camera=camera,
+                camera=camera, with_web=web,
             )
     return 1
 
@@ -306,20 +310,27 @@ async def _run(
     console: Console,
     reader: str,
     camera: bool,
+    with_web: bool = True,
 ) -> int:
     scbk = bytes.fromhex(DEMO_SCBK) if reader == "osdp" else None
     simulator = await stack.enter_async_context(open_presenter(reader, folder / reader, scbk=scbk))
     config_path = write_demo_config(folder, url, simulator.port, reader)
+    web = DemoWeb.pick() if with_web else None
+    if web is not None:
+        with config_path.open("a", encoding="utf-8") as config_file:
+            config_file.write(web.config_section())
     config = load_config(config_path)
     key = read_secret(config.secrets.hash_key_file, config_path)
     store = Store.open(config.store.path, key)
     cards = seed_demo_building(store, date.today(), reader)
     door_cam = _add_camera(folder, store, cards, config_path) if camera else None
+    station_store = StationStore(folder / "station.db")
+    stack.callback(station_store.close)
+    if web is not None:
+        add_accounts(store, station_store)
     store.close()
     config = load_config(config_path)
     report = DemoReport(console, {mask_uid(c.uid.hex()): c.holder for c in cards})
-    station_store = StationStore(folder / "station.db")
-    stack.callback(station_store.close)
     consumer = StationConsumer(
         station_store,
         BrokerSettings.from_url(url, "doorgate-station-demo"),
@@ -344,6 +355,13 @@ async def _run(
             tasks.create_task(consumer.run(), name="station"),
             tasks.create_task(gateway.run(), name="gateway"),
         ]
+        if web is not None:
+            dashboard = dashboard_app(station_store, commander)
+            runners.append(tasks.create_task(
+                serve_asgi(dashboard, "127.0.0.1", web.dashboard_port, what="dashboard"),
+                name="dashboard",
+            ))
+            web.print(console, forever)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(15):
                 await consumer.connected.wait()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -90,3 +91,48 @@ def test_demo_with_the_id_card_reader() -> None:
     assert f"*{number[-4:]} " in granted[0]
     assert number not in result.stdout  # the ID number itself is never printed
     assert "Traceback" not in result.stderr
+
+
+def test_demo_serves_the_portal_and_the_dashboard_with_its_logins() -> None:
+    import httpx
+
+    env = {**os.environ, "COLUMNS": "200", "DOORGATE_LANG": "en", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [*DOORGATE, "demo", "--forever", "--no-camera"], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        urls: dict[str, str] = {}
+        deadline = time.monotonic() + 60
+        while len(urls) < 2 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            found = re.search(r"(landlord portal|station dashboard): (http://\S+)\s+sign in as "
+                              r"(\w+) / (\S+)", line)
+            if found:
+                urls[found.group(1)] = found.group(2)
+                user, password = found.group(3), found.group(4)
+        assert len(urls) == 2, urls
+        for what, user, home, expect in (
+            ("landlord portal", "landlord", "/units", "A-101"),
+            ("station dashboard", "officer", "/", "demo-district/building-a"),
+        ):
+            with httpx.Client(base_url=urls[what], timeout=10) as web:
+                login = web.get("/login")
+                csrf = re.search(r'name="csrf" value="([^"]+)"', login.text)
+                assert csrf, login.text
+                signed = web.post("/login", data={"user": user, "password": password,
+                                                  "csrf": csrf.group(1)})
+                assert signed.status_code == 303, (what, signed.text)
+                for _ in range(100):  # the dashboard lists a building once its events arrive
+                    page = web.get(home)
+                    if expect in page.text:
+                        break
+                    time.sleep(0.1)
+                assert expect in page.text, (what, page.text)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        finally:
+            proc.kill()
