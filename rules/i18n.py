@@ -6,10 +6,15 @@ reads ``$DOORGATE_LANG`` or ``--lang``). Pure data, so every package may use it.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+
 _MESSAGES: dict[str, dict[str, str]] = {
     "allow": {"zh": "放行", "en": "allowed"},
     "deny": {"zh": "拒绝", "en": "denied"},
     "granted": {"zh": "已批准住户", "en": "approved occupant"},
+    "granted_exit": {"zh": "放行出门", "en": "let out (exit)"},
     "unknown_credential": {"zh": "未登记的卡", "en": "unknown card"},
     "credential_revoked": {"zh": "卡已注销", "en": "card revoked"},
     "pending_approval": {"zh": "待派出所审核", "en": "pending approval"},
@@ -102,6 +107,26 @@ _MESSAGES: dict[str, dict[str, str]] = {
 }
 
 _language = "zh"
+# A per-request (per-task) language for the web pages: a portal page rendered in English
+# must not switch the daemon's log and CLI messages, nor a page rendered at the same time.
+_override: ContextVar[str | None] = ContextVar("doorgate_language", default=None)
+
+
+@contextlib.contextmanager
+def language(lang: str) -> Iterator[None]:
+    """Messages in `lang` inside the block, for this task or thread only."""
+    if lang not in {"zh", "en"}:
+        raise ValueError("language must be zh or en")
+    token = _override.set(lang)
+    try:
+        yield
+    finally:
+        _override.reset(token)
+
+
+def current_language() -> str:
+    """The language `t` answers in here."""
+    return _override.get() or _language
 
 
 def set_language(language: str) -> None:
@@ -118,7 +143,7 @@ def t(key: str, **values: object) -> str:
     Unknown keys come back unchanged, so a reason code without a translation still shows.
     """
     entry = _MESSAGES.get(key)
-    text = key if entry is None else entry.get(_language, entry["en"])
+    text = key if entry is None else entry.get(current_language(), entry["en"])
     return text.format(**values) if values else text
 
 

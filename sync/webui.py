@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +18,9 @@ PRE_COOKIE = "dg_pre"
 LANGS = ("zh", "en")
 
 
-@contextlib.contextmanager
-def language(lang: str) -> Iterator[None]:
-    """Render in `lang`, then restore the process-wide language."""
-    previous = str(getattr(i18n, "_language", "zh"))
-    i18n.set_language(lang)
-    try:
-        yield
-    finally:
-        i18n.set_language(previous)
+def language(lang: str) -> contextlib.AbstractContextManager[None]:
+    """Render in `lang` (this request only; the process's language is untouched)."""
+    return i18n.language(lang)
 
 
 def request_language(request: Request) -> str:
