@@ -209,8 +209,8 @@ class WebStore:
             gateway_row = plan.get(unit)
             unit_alerts = [a for a in alerts if a["unit"] == unit]
             row = _merge(unit, gateway_row, mine, unit_alerts, forced)
-            if gateway_row is None:
-                row["inside"] = len(tonight.get(unit, set()))
+            # The gateway recounts on its next tick; the station's own events may be newer.
+            row["inside"] = max(row["inside"], len(tonight.get(unit, set())))
             result.append(row)
         return result
 
