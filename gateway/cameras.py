@@ -144,7 +144,11 @@ class CameraRuntime:
 
 
 def face_credential(occupant_id: str) -> Credential:
-    """A face match is a credential of kind `face`, active while templates exist."""
+    """A face match is a credential of kind `face`, active while templates exist.
+
+    Its id 0 names no credential row: the rules count a face's denials per occupant
+    (`rules.engine.credential_key`), never under this id.
+    """
     return Credential(0, occupant_id, CredentialKind.FACE, CredentialStatus.ACTIVE)
 
 

@@ -6,6 +6,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from gateway.rules_runtime import override_errors
 from rules.model import OccupantStatus
 from sync.commands import Command, Reply
 from sync.contract import Topics, door_payload, dumps
@@ -61,8 +62,10 @@ def command_handlers(
         return Reply("applied", f"door {door} unlocked")
 
     async def rules_config(command: Command) -> Reply:
-        current = await store.run(store.store.get_state, "rules_config")
         version = command.body["version"]
+        if errors := override_errors(command.body["config"]):
+            return Reply("invalid_body", f"rules_config: {'; '.join(errors)}", ok=False)
+        current = await store.run(store.store.get_state, "rules_config")
         if current is not None and json.loads(current)["version"] >= version:
             return Reply("stale", f"rules config version {version} is not newer")
         await store.run(store.store.set_state, "rules_config", json.dumps(command.body))

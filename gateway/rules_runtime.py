@@ -36,11 +36,37 @@ def door_policy(door: DoorConfig) -> DoorPolicy:
     return DoorPolicy(DoorMode(door.mode), Schedule.parse(door.schedule), door.anti_passback)
 
 
+def _number(value: object) -> bool:
+    # bool is an int subclass: True would pass as 1 (a denial threshold of one, a 1 s window).
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+#: The thresholds a ``rules_config`` override may set: the numbers of `RulesConfig`.
+OVERRIDABLE = frozenset(
+    f.name
+    for f in dataclasses.fields(RulesConfig)
+    if _number(getattr(RulesConfig(), f.name)) or f.name == "building_limit"
+)
+
+
+def override_errors(overrides: dict[str, Any]) -> list[str]:
+    """Why a ``rules_config`` override must be refused: a threshold given as true/false.
+
+    Unknown keys and other non-numbers are still only ignored (and logged) by `rules_config`.
+    """
+    return [
+        f"config.{key}: expected a number, got the boolean {json.dumps(value)}"
+        for key, value in sorted(overrides.items())
+        if key in OVERRIDABLE and isinstance(value, bool)
+    ]
+
+
 def rules_config(config: GatewayConfig, overrides: dict[str, Any] | None = None) -> RulesConfig:
     """Thresholds from the ``[rules]`` section, door policies from ``[[doors]]``, then overrides.
 
-    Overrides come from the station's signed ``rules_config`` command; only scalar thresholds
-    that `RulesConfig` knows are applied, anything else is logged and ignored.
+    Overrides come from the station's signed ``rules_config`` command; only numeric thresholds
+    that `RulesConfig` knows are applied (never a boolean, though Python counts it as an int),
+    anything else is logged and ignored.
     """
     section = config.rules
     base = RulesConfig(
@@ -53,13 +79,8 @@ def rules_config(config: GatewayConfig, overrides: dict[str, Any] | None = None)
         building_limit=section.building_limit,
         capacity_policy=CapacityPolicy(config.station.capacity_policy),
     )
-    scalars = {
-        f.name
-        for f in dataclasses.fields(RulesConfig)
-        if isinstance(getattr(base, f.name), int | float) or f.name == "building_limit"
-    }
     accepted: dict[str, Any] = {
-        k: v for k, v in (overrides or {}).items() if k in scalars and isinstance(v, int | float)
+        k: v for k, v in (overrides or {}).items() if k in OVERRIDABLE and _number(v)
     }
     if ignored := set(overrides or {}) - set(accepted):
         logger.warning("rules config: ignored unknown or non-numeric keys %s", sorted(ignored))

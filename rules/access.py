@@ -158,6 +158,25 @@ def _host(visitor: VisitorPass | None) -> str | None:
     return visitor.host_unit_id if visitor is not None else None
 
 
+#: Reasons that refuse an entry but never an exit of a known person (free egress): who they are
+#: is known, only their right to be *inside* has ended (or the door is outside opening hours).
+EGRESS_WAIVED = frozenset(
+    {
+        Reason.CREDENTIAL_REVOKED,
+        Reason.PENDING,
+        Reason.SUSPENDED,
+        Reason.MOVED_OUT,
+        Reason.TENANCY_EXPIRED,
+        Reason.TENANCY_NOT_STARTED,
+        Reason.OUTSIDE_SCHEDULE,
+        Reason.VISITOR_PASS_NOT_STARTED,
+        Reason.VISITOR_PASS_EXPIRED,
+        Reason.VISITOR_PASS_USED_UP,
+        Reason.VISITOR_PASS_REVOKED,
+    }
+)
+
+
 def decide(
     request: AccessRequest, door: DoorPolicy | None = None, *, pass_uses: int = 0
 ) -> Decision:
@@ -168,13 +187,38 @@ def decide(
     failing condition is reported, so a landlord sees both "moved out" and "expired" when both
     hold; any reason at all means deny. Two-factor and anti-passback need `evaluate`.
 
+    Exits are the exception (free egress, fire safety): a *known* person — an occupant whose
+    credential was found, or a visitor whose pass was found — going out is let out even when
+    their status, tenancy, credential or pass would refuse an entry, and outside the door's
+    schedule. The decision is an allow with reasons ``("granted_exit", <the waived reasons>)``,
+    e.g. ``("granted_exit", "tenancy_expired")``, so the log still says why, and the passage is
+    recorded so the person stops counting as inside. A credential kind the door does not take
+    (`factor_not_accepted`) still refuses, and two-factor exits still need both factors.
+
+    An *unknown* credential on an exit is still denied (`unknown_credential`): the rules cannot
+    tell who it is, so a grant could not take anybody off the headcount (an unidentified person
+    is never counted by key), and the reader must not open for any card at all; free egress for
+    them is the exit button (``exit_request``) and the door's mechanical release.
+
     Args:
         request: the resolved presentation.
         door: the door's policy; None skips schedule and mode checks.
         pass_uses: entries already made with the request's visitor pass.
     """
     reasons = door_reasons(door, request) if door is not None else []
-    return make_decision(request, [*reasons, *identity_reasons(request, pass_uses)])
+    reasons += identity_reasons(request, pass_uses)
+    if request.direction is Direction.OUT and identity_key(request) is not None:
+        return _egress(request, reasons)
+    return make_decision(request, reasons)
+
+
+def _egress(request: AccessRequest, reasons: list[Reason]) -> Decision:
+    """A known person's exit: reasons in `EGRESS_WAIVED` explain the grant instead of refusing."""
+    waived = [r for r in reasons if r in EGRESS_WAIVED]
+    if not waived or any(r not in EGRESS_WAIVED for r in reasons):
+        return make_decision(request, reasons)
+    granted = make_decision(request, [])
+    return replace(granted, reasons=(Reason.GRANTED_EXIT, *dict.fromkeys(waived)))
 
 
 def identity_key(request: AccessRequest) -> str | None:

@@ -19,8 +19,10 @@ from rules.alerts import AlertKind, CapacityPolicy, Episodes, device_offline
 from rules.anomalies import DoorCycle
 from rules.codec import decode, encode
 from rules.events import DeviceHealth, DeviceKind, DoorAction, DoorEvent, Event, FaceSighting, Tick
+from rules.identity import short_hash
 from rules.model import (
     AccessRequest,
+    CredentialKind,
     Decision,
     Direction,
     Occupant,
@@ -256,7 +258,7 @@ def _granted(
 def _denied(
     state: RulesState, ctx: StepContext, request: AccessRequest, config: RulesConfig
 ) -> RulesState:
-    key = _credential_key(request)
+    key = credential_key(request)
     if key is None or request.event_id is None:
         return state
     window = timedelta(seconds=config.denial_window_s)
@@ -265,13 +267,27 @@ def _denied(
     return replace(state, denials={**state.denials, key: recent})
 
 
-def _credential_key(request: AccessRequest) -> str | None:
+def credential_key(request: AccessRequest) -> str | None:
+    """The key `repeated_denial` counts a denial under: one per distinct credential.
+
+    It is the alert's key and goes upstream, so it never holds a card UID or an ID number:
+
+    - a face: ``face:<occupant id>`` (the daemon gives every face credential the id 0);
+    - a resident ID card: ``idcard:<short keyed hash of the number>``, known or not (the daemon
+      resolves ID cards by the occupant's ID hash and gives them the credential id 0 too);
+    - a registered IC card: ``credential:<credential id>``;
+    - an unregistered card: ``card:<short keyed hash of the UID>``.
+    """
+    if request.kind is CredentialKind.FACE and request.occupant is not None:
+        return f"face:{request.occupant.id}"
+    if request.kind is CredentialKind.IDCARD and request.id_hash:
+        return f"idcard:{short_hash(request.id_hash)}"
     if request.credential is not None:
         return f"credential:{request.credential.id}"
-    if request.presented is not None:
-        return f"card:{request.presented}"
-    if request.id_hash is not None:
-        return f"idcard:{request.id_hash}"
+    if request.presented:
+        return f"card:{short_hash(request.presented)}"
+    if request.id_hash:
+        return f"idcard:{short_hash(request.id_hash)}"
     return None
 
 

@@ -71,6 +71,20 @@ def keyed_hash(secret: bytes, kind: str, value: str) -> str:
     return hmac.new(secret, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
+#: Hex digits of a keyed hash kept in keys that leave the gateway (64 bits: no collisions among a
+#: building's cards, and not the stored index value itself).
+SHORT_HASH_LEN = 16
+
+
+def short_hash(digest: str) -> str:
+    """The first `SHORT_HASH_LEN` characters of a keyed hash, for alert keys sent upstream.
+
+    Enough to tell one card or ID number from another, never the number itself, and shorter
+    than the full HMAC the store indexes.
+    """
+    return digest[:SHORT_HASH_LEN]
+
+
 def mask_name(name: str) -> str:
     """Keep the family name (first character): ``张伟`` → ``张*``, ``欧阳娜娜`` → ``欧***``."""
     name = name.strip()

@@ -48,6 +48,9 @@ class Reason(enum.StrEnum):
     """Why access was granted or refused; stable codes carried in events."""
 
     GRANTED = "granted"
+    # Free egress: a known person let out although an entry would be refused; the decision
+    # lists the waived reasons after it, e.g. ("granted_exit", "tenancy_expired").
+    GRANTED_EXIT = "granted_exit"
     UNKNOWN_CREDENTIAL = "unknown_credential"
     CREDENTIAL_REVOKED = "credential_revoked"
     PENDING = "pending_approval"
@@ -70,8 +73,9 @@ class Reason(enum.StrEnum):
     VISITOR_PASS_REVOKED = "visitor_pass_revoked"  # noqa: S105 - a reason code, not a secret
 
 
-#: Reasons that permit passage; every other reason refuses it, so deny always wins.
-GRANT_REASONS = frozenset({Reason.GRANTED, Reason.VISITOR_PASS})
+#: Reasons that permit passage; every other reason refuses it, so deny always wins, except on an
+#: exit where `rules.access.EGRESS_WAIVED` reasons only explain a `granted_exit`.
+GRANT_REASONS = frozenset({Reason.GRANTED, Reason.GRANTED_EXIT, Reason.VISITOR_PASS})
 
 
 class Direction(enum.StrEnum):

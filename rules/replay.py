@@ -88,7 +88,7 @@ from rules.access import DoorMode, DoorPolicy
 from rules.alerts import Alert, AlertKind, AlertState
 from rules.engine import ROSTER, RulesConfig, RulesState, Site, step
 from rules.events import DeviceHealth, DeviceKind, DoorAction, DoorEvent, Event, FaceSighting, Tick
-from rules.identity import InvalidIdNumber, keyed_hash, normalise_id_number
+from rules.identity import InvalidIdNumber, keyed_hash, normalise_id_number, short_hash
 from rules.model import (
     AccessRequest,
     Credential,
@@ -868,10 +868,12 @@ def _decision(decision: Decision, now: datetime) -> dict[str, Any]:
 def _alert(world: _World, alert: Alert, now: datetime) -> dict[str, Any]:
     body: dict[str, Any] = {"kind": alert.kind.value, "key": alert.key}
     counts = dict(alert.counts)
-    subject, count, limit = _ALERT_VIEWS[alert.kind](world, alert.key, counts)
+    key = alert.key
     if alert.kind is AlertKind.REPEATED_DENIAL:
-        body["key"] = _credential_alias(world, alert.key)
-        subject = {"credential": body["key"], **subject}
+        key = body["key"] = _credential_alias(world, alert.key)
+    subject, count, limit = _ALERT_VIEWS[alert.kind](world, key, counts)
+    if alert.kind is AlertKind.REPEATED_DENIAL:
+        subject = {"credential": key, **subject}
     body.update(subject)
     if count is not None:
         body["count"] = count
@@ -884,12 +886,22 @@ def _alert(world: _World, alert: Alert, now: datetime) -> dict[str, Any]:
 
 
 def _credential_alias(world: _World, key: str) -> str:
-    """A credential key fit to print: unknown cards by alias, never by their hash."""
+    """A credential key fit to print: ``credential:<n>`` for a declared card or face, unknown
+    cards by alias, never by their hash (the rules key ID cards and unknown cards by a short
+    keyed hash, faces by occupant)."""
     prefix, _, rest = key.partition(":")
     if prefix == "credential":
         return key
-    alias = world.unknown.get(rest)
-    return f"card:{alias}" if alias is not None else "card:unknown"
+    if prefix == "face":
+        labels = [label for label, holder in world.faces.items() if holder == rest]
+        return f"credential:{world.credential_ids[f'face:{labels[0]}']}" if labels else key
+    for kind, value in world.cards:
+        if short_hash(keyed_hash(REPLAY_KEY, kind.value, value)) == rest:
+            return f"credential:{world.credential_ids[f'{kind}:{value}']}"
+    for presented, alias in world.unknown.items():
+        if short_hash(presented) == rest:
+            return f"card:{alias}"
+    return "card:unknown"
 
 
 View = tuple[dict[str, Any], int | None, int | None]

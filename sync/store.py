@@ -397,7 +397,8 @@ class Store:
         """Find the occupant whose resident ID card was read (以证管人: the card is the credential).
 
         The newest enrolment that has not moved out wins; a moved-out person is still found, so
-        the decision can say "moved out" rather than "unknown".
+        the decision can say "moved out" rather than "unknown". The credential's id 0 names no
+        credential row: the rules count an ID card's denials by its keyed hash instead.
         """
         sql = """SELECT * FROM occupants WHERE id_hash = ?
                  ORDER BY status = 'moved_out', created DESC LIMIT 1"""

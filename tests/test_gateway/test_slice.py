@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import date
 from pathlib import Path
 
 import aiomqtt
@@ -11,9 +12,11 @@ import jsonschema
 import pytest
 
 from drivers.door import SimulatedDoor
+from drivers.idcard import IdCardRead, IdCardType
 from drivers.simulators.rdm6300 import Rdm6300Simulator
 from gateway.app import Gateway, Outcome
-from gateway.config import broker_settings, load_config, read_secret
+from gateway.config import CameraConfig, ReaderConfig, broker_settings, load_config, read_secret
+from rules.identity import check_character, keyed_hash
 from rules.model import Reason
 from sync.contract import load_schema
 from sync.errors import StoreFull
@@ -182,7 +185,9 @@ async def test_a_full_disk_keeps_the_door_working_and_says_so(
 ) -> None:
     gateway, _ = await start(gw, tmp_path, simulator, broker.url)
     path = tmp_path / "doorgate.toml"
-    text = path.read_text().replace('path = "gateway.db"', 'path = "gateway.db"\nmin_free_mb = 1e12')
+    text = path.read_text().replace(
+        'path = "gateway.db"', 'path = "gateway.db"\nmin_free_mb = 1e12'
+    )
     path.write_text(text + "\n[rules]\ntick_s = 0.2\n")
     gateway.config = load_config(path)
     messages: list[tuple[str, dict[str, object]]] = []
@@ -221,8 +226,13 @@ async def test_a_full_disk_keeps_the_door_working_and_says_so(
         assert isinstance(door, SimulatedDoor)
         await simulator.tap(0x003B51C6, version=0x67, repeats=1)  # the approved card, disk full
         await wait_until(lambda: not door.locked)  # the door still opens
-        await wait_until(lambda: any(t.endswith("/status") and p.get("storage", {}).get("full")  # type: ignore[union-attr]
-                                     for t, p in messages), timeout=5)
+        await wait_until(
+            lambda: any(
+                t.endswith("/status") and p.get("storage", {}).get("full")  # type: ignore[union-attr]
+                for t, p in messages
+            ),
+            timeout=5,
+        )
         run.cancel()
         sub.cancel()
 
@@ -252,3 +262,53 @@ async def test_home_assistant_discovery_is_announced_when_enabled(
     status = next(p for t, p in found if t.endswith("/status"))
     assert status["headcount"] == 0
     jsonschema.validate(status, load_schema("status"))
+
+
+def id_number(serial: int) -> str:
+    first17 = f"11010519900307{serial:03d}"
+    return first17 + check_character(first17)
+
+
+def id_read(number: str) -> IdCardRead:
+    return IdCardRead(
+        IdCardType.RESIDENT, "测试", "1", "01", date(1990, 3, 7), "北京", number, "北京公安局",
+        date(2020, 1, 1), None, b"", "idcard", 0.0,
+    )  # fmt: skip
+
+
+async def test_repeated_denial_counts_each_id_card_and_face_apart(
+    tmp_path: Path, simulator: Rdm6300Simulator, broker, gw
+) -> None:
+    # The daemon resolves ID cards and faces to credentials with the id 0; five denials spread
+    # over five people must not add up to one person's repeated_denial.
+    gateway, _ = await start(gw, tmp_path, simulator, broker.url)
+    key = read_secret(gateway.config.secrets.hash_key_file, tmp_path / "doorgate.toml")
+    store = Store.open(gateway.config.store.path, key)
+    numbers = [id_number(i) for i in range(5)]
+    pending = [
+        store.add_occupant("A-101", f"P{i}", n, date.today(), None).id  # pending approval
+        for i, n in enumerate(numbers)
+    ]
+    store.close()
+    reader = ReaderConfig(name="idcard", kind="idcard", port="socket://127.0.0.1:1")
+    camera = CameraConfig(name="cam", source="0", door="main")
+    async with gateway:
+        for number in numbers:
+            await gateway.handle_card(id_read(number), reader)
+        for occupant in pending:
+            await gateway.handle_face(occupant, camera, 0.0)
+        rows = await gateway.store.run(gateway.store.store.outbox_batch, 1000)
+        assert not [r for r in rows if r.topic.endswith("alert/repeated_denial")]
+        for _ in range(5):
+            await gateway.handle_card(id_read(numbers[2]), reader)
+            await gateway.handle_face(pending[4], camera, 0.0)
+        rows = await gateway.store.run(gateway.store.store.outbox_batch, 1000)
+    alerts = [json.loads(r.payload) for r in rows if r.topic.endswith("alert/repeated_denial")]
+    digest = keyed_hash(key, "idcard", numbers[2])
+    assert sorted(a["key"] for a in alerts) == sorted(
+        [f"idcard:{digest[:16]}", f"face:{pending[4]}"]
+    )
+    assert all(len(a["evidence"]) == 5 for a in alerts)
+    dump = json.dumps(alerts)
+    assert digest not in dump
+    assert not any(n in dump for n in numbers)

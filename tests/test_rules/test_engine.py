@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rules.access import DoorMode, DoorPolicy
+from rules.access import EGRESS_WAIVED, DoorMode, DoorPolicy
 from rules.alerts import (
     AlertKind,
     AlertState,
@@ -31,10 +31,12 @@ from rules.model import (
     Direction,
     Occupant,
     OccupantStatus,
+    Reason,
     Unit,
     Verdict,
     VisitorPass,
 )
+from rules.occupancy import Side
 from rules.outcome import Outcome
 
 T0 = datetime(2026, 3, 2, 21, 0)
@@ -158,9 +160,53 @@ def test_occupancy_and_decisions_stay_sane(events: list[Event]) -> None:
         assert state.occupancy.anonymous_inside >= 0
         for decision in outcome.decisions:
             refusals = [r for r in decision.reasons if r not in GRANT_REASONS]
+            if decision.reasons[:1] == (Reason.GRANTED_EXIT,):
+                # Free egress: the waived reasons explain the exit, they do not refuse it.
+                assert set(refusals) <= EGRESS_WAIVED
+                refusals = []
             assert decision.allowed is (not refusals and decision.verdict is Verdict.ALLOW)
             if refusals and decision.verdict is not Verdict.AWAITING:
                 assert decision.verdict is Verdict.DENY
+
+
+@FAST
+@given(
+    histories(),
+    st.sampled_from([*OCCUPANTS, "visitor"]),
+    st.sampled_from(list(CredentialKind)),
+    st.sampled_from(list(CredentialStatus)),
+    st.sampled_from([1, 60, 86400, 30 * 86400]),
+)
+def test_a_known_persons_exit_is_never_denied_and_takes_them_off_the_headcount(
+    events: list[Event], who: str, kind: CredentialKind, status: CredentialStatus, gap: int
+) -> None:
+    # Whatever happened before (pending, expired tenancy, revoked card, used-up or expired pass,
+    # entries at anti-passback doors), a known person tapping out at a single-factor door is let
+    # out, and from then on the rules do not count them inside.
+    state, _ = run(events)
+    at = (events[-1].at if events else T0) + timedelta(seconds=gap)
+    if who == "visitor":
+        request = AccessRequest("main", Direction.OUT, kind, at, event_id="exit", id_hash="vh")
+        key = f"visitor:{PASS.id}"
+    else:
+        credential = Credential(1, who, kind, status)
+        request = AccessRequest(
+            "main", Direction.OUT, kind, at, credential, OCCUPANTS[who], event_id="exit"
+        )
+        key = f"occupant:{who}"
+    before = state.occupancy
+    state, outcome = step(state, request, at, CONFIG, SITE)
+    decision = outcome.decision
+    assert decision is not None and decision.event_id == "exit"
+    assert decision.allowed, decision.reasons
+    assert decision.reasons[0] in GRANT_REASONS
+    assert set(decision.reasons[1:]) <= EGRESS_WAIVED
+    assert state.occupancy.side(key) is Side.OUTSIDE
+    assert all(
+        key not in [k for k, _ in people] for people in state.occupancy.inside_by_unit(at).values()
+    )
+    was_inside = before.side(key) is Side.INSIDE
+    assert state.occupancy.known_inside == before.known_inside - was_inside
 
 
 @FAST

@@ -17,6 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from gateway.cli import app
+from rules.occupancy import Side
+from rules.replay import Replayer
 
 REPLAYS = Path(__file__).parent / "replays"
 runner = CliRunner()
@@ -125,8 +127,9 @@ EXPECTED: dict[str, list[str]] = {
     "tenancy_ends_mid_scenario": [
         "03-03 09:00:00 alert tenancy_expiring bob 0/7 []",
         "03-03 23:50:00 bob-in allow granted bob",
-        # After midnight the tenancy is over, for the card and the face alike.
-        "03-04 00:05:00 bob-out deny tenancy_expired bob",
+        # After midnight the tenancy is over: he is still let out (free egress, the reason says
+        # why) and no longer counted inside, but neither his card nor his face lets him back in.
+        "03-04 00:05:00 bob-out allow granted_exit,tenancy_expired bob",
         "03-04 00:05:30 bob-face deny tenancy_expired bob",
         # The move-out line: his ID card now answers as revoked.
         "03-04 08:00:00 bob-again deny credential_revoked,moved_out,tenancy_expired bob",
@@ -137,6 +140,18 @@ EXPECTED: dict[str, list[str]] = {
         "03-02 08:03:00 clear reader_offline entrance [hb-2]",
     ],
 }
+
+
+def test_an_ex_tenant_let_out_no_longer_counts_inside() -> None:
+    replayer = Replayer(source="tenancy_ends_mid_scenario.jsonl")
+    lines = (REPLAYS / "tenancy_ends_mid_scenario.jsonl").read_text(encoding="utf-8").splitlines()
+    headcounts = {}
+    for number, text in enumerate(lines, start=1):
+        for output in replayer.feed(text, number):
+            if "decision" in output:
+                headcounts[output["decision"]["event"]] = replayer.state.occupancy.headcount
+    assert headcounts == {"bob-in": 1, "bob-out": 0, "bob-face": 0, "bob-again": 0}
+    assert replayer.state.occupancy.side("occupant:bob") is Side.OUTSIDE
 
 
 def test_every_replay_file_has_expectations() -> None:
