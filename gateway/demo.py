@@ -361,12 +361,13 @@ async def _run(
                 serve_asgi(dashboard, "127.0.0.1", web.dashboard_port, what="dashboard"),
                 name="dashboard",
             ))
-            web.print(console, forever)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(15):
                 await consumer.connected.wait()
                 await gateway.uplink.connected.wait()
         await _reader_online(gateway, config.readers[0].name)
+        if web is not None:
+            await web.announce(console, forever)
         camera_started = time.monotonic()
         if door_cam is not None:
             for line in door_cam.expected:

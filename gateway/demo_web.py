@@ -6,6 +6,7 @@ sign-ins. `--forever` keeps them open to click through.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from dataclasses import dataclass
 
@@ -57,6 +58,12 @@ class DemoWeb:
         """The ``[portal]`` section that makes the daemon serve the portal."""
         return f'\n[portal]\nlisten = "127.0.0.1:{self.portal_port}"\n'
 
+    async def announce(self, console: Console, forever: bool) -> None:
+        """Print the addresses and sign-ins once both pages answer."""
+        for port in (self.portal_port, self.dashboard_port):
+            await wait_listening(port)
+        self.print(console, forever)
+
     def print(self, console: Console, forever: bool) -> None:
         """The addresses and sign-ins."""
         login = t("demo.sign_in", user=LANDLORD, password=PASSWORD)
@@ -67,6 +74,21 @@ class DemoWeb:
         )
         if not forever:
             console.print(f"[dim]{t('demo.web_forever')}[/]")
+
+
+async def wait_listening(port: int, timeout: float = 15.0) -> bool:
+    """Whether something accepts connections on loopback `port` within `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return True
+    return False
 
 
 def add_accounts(gateway_store: Store, station_store: StationStore) -> None:
