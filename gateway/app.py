@@ -37,6 +37,7 @@ from gateway.metrics import Metrics, serve_metrics
 from gateway.portal.taps import TapHub
 from gateway.rules_runtime import RulesRuntime
 from gateway.sdnotify import notify, watchdog_interval
+from rules.colour import UnitStatus, site_status
 from rules.events import DoorAction, Tick
 from rules.events import DoorEvent as RulesDoorEvent
 from rules.events import Event as RulesEvent
@@ -243,12 +244,23 @@ class Gateway:
         app = create_app(
             self.config, store, secret=portal_secret(self._hash_key), taps=self.taps,
             tap_timeout=self.config.portal.tap_timeout_s, cameras=self.face_capture,
-            on_change=self.reload_site,
+            on_change=self.reload_site, unit_statuses=self.unit_statuses,
         )
         try:
             await serve_asgi(app, host.strip("[]"), int(port))
         finally:
             store.close()
+
+    def unit_statuses(self) -> dict[str, UnitStatus]:
+        """Every unit's colour and reasons from the live rules state (the portal shows them)."""
+        return {
+            s.unit: s
+            for s in site_status(
+                self.rules.site.units, self.rules.site.occupants.values(),
+                self.rules.state.occupancy, self.rules.state.episodes, datetime.now(self.tz),
+                doors=[d.name for d in self.config.doors],
+            )
+        }
 
     async def reload_site(self) -> None:
         """Let the rules see enrolment changes made outside the daemon at once."""

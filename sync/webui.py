@@ -17,6 +17,28 @@ LANG_COOKIE = "lang"
 PRE_COOKIE = "dg_pre"
 LANGS = ("zh", "en")
 
+#: The reason codes of `rules.colour` (``pending:2``, ``door_forced:main``) in words; ``{n}`` is
+#: the part after the colon. Both web apps show them beside a unit's colour.
+_REASONS: dict[str, tuple[str, str]] = {
+    "reason.overcrowding": ("今晚超员", "overcrowded tonight"),
+    "reason.over_capacity": ("登记人数超过限住", "more registered than allowed"),
+    "reason.unregistered_resident": ("疑似未登记居住 {n} 人", "{n} suspected unregistered"),
+    "reason.door_forced": ("门 {n} 被强行打开", "door {n} forced open"),
+    "reason.pending": ("{n} 人待审批", "{n} awaiting approval"),
+    "reason.vacancy": ("{n} 人长期未归", "{n} not seen for days"),
+    "reason.tenancy_expiring": ("{n} 人租期将到", "{n} tenancies ending"),
+    "reason.approval_overdue": ("{n} 人审批超时", "{n} approvals overdue"),
+    "reason.door_held": ("门 {n} 长时间未关", "door {n} held open"),
+    "reason.tailgating": ("门 {n} 尾随进入", "tailgating at door {n}"),
+}
+i18n.add_messages({key: {"zh": zh, "en": en} for key, (zh, en) in _REASONS.items()})
+
+
+def reason_text(code: str) -> str:
+    """A unit colour reason code (``pending:2``, ``door_forced:main``) in the current language."""
+    kind, _, value = code.partition(":")
+    return i18n.t("reason." + kind, n=value)
+
 
 def language(lang: str) -> contextlib.AbstractContextManager[None]:
     """Render in `lang` (this request only; the process's language is untouched)."""

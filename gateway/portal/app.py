@@ -10,9 +10,10 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from email import policy
@@ -39,6 +40,9 @@ from drivers.face.service import analyse_photo_bytes
 from drivers.face.types import FaceCapture
 from gateway.config import GatewayConfig
 from gateway.portal.taps import Tap, TapHub
+from gateway.rules_runtime import STATE_KEY
+from rules.colour import Colour, UnitStatus, site_status
+from rules.engine import RulesState
 from rules.identity import InvalidIdNumber, mask_id_number, normalise_id_number
 from rules.model import CredentialKind
 from sync import faces as face_db
@@ -46,8 +50,9 @@ from sync.errors import NotFound, SyncError, ValidationError
 from sync.portal_store import PortalStore
 from sync.store import Store
 from sync.webauth import RateLimiter, check_csrf, csrf_token, derive_secret, new_token
-from sync.webui import PRE_COOKIE, Lazy, Renderer, make_env
+from sync.webui import PRE_COOKIE, Lazy, Renderer, make_env, reason_text
 
+logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 SESSION_COOKIE = "dg_session"
 WRITERS = {"landlord", "station_admin"}
@@ -58,6 +63,7 @@ MAX_PENDING_CAPTURES = 64
 CaptureFn = Callable[[], Awaitable[FaceCapture]]
 PhotoAnalyser = Callable[[bytes], Awaitable[PhotoFace]]
 OnChange = Callable[[], Awaitable[None]]
+UnitStatuses = Callable[[], Mapping[str, UnitStatus]]
 
 
 class FormError(Exception):
@@ -93,7 +99,10 @@ class Portal:
         cameras: "look at the camera": a capture function per camera name.
         photo_analyser: judges an uploaded photo (default: a short-lived child process).
         on_change: awaited after anything the rules or the face engine must reload (a visitor
-            pass, a face template, a move-out), so the daemon can reload at once.
+            pass, a face template, an enrolment, an approval, a move-out), so the daemon can
+            reload at once.
+        unit_statuses: the daemon's live unit colours (`rules.colour`), by unit id; without it
+            the colours are computed from the store and the rules state the daemon last saved.
     """
 
     def __init__(
@@ -108,6 +117,7 @@ class Portal:
         cameras: Mapping[str, CaptureFn] | None = None,
         photo_analyser: PhotoAnalyser | None = None,
         on_change: OnChange | None = None,
+        unit_statuses: UnitStatuses | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -116,10 +126,13 @@ class Portal:
         self.taps = taps or TapHub()
         self.tap_timeout = tap_timeout
         self.limiter = limiter or RateLimiter(limit=5, window=300.0)
-        self.renderer = Renderer(make_env(HERE / "templates"), self.secret, SESSION_COOKIE)
+        env = make_env(HERE / "templates")
+        env.globals["reason"] = reason_text
+        self.renderer = Renderer(env, self.secret, SESSION_COOKIE)
         self.cameras: dict[str, CaptureFn] = dict(cameras or {})
         self.photo_analyser: PhotoAnalyser = photo_analyser or analyse_photo_bytes
         self.on_change = on_change
+        self.unit_statuses = unit_statuses
         self.captures: dict[str, PendingCapture] = {}
         self.tz = ZoneInfo(config.site.timezone)
 
@@ -213,6 +226,42 @@ class Portal:
             raise HTTPException(403, detail="csrf")
         return fields, files
 
+    def statuses(self, unit_ids: Iterable[str]) -> dict[str, UnitStatus]:
+        """The colour and reasons of each of `unit_ids` (`rules.colour`), by unit id.
+
+        Inside the daemon they come from its live rules state; standalone from the store's
+        units and occupants and the rules state the daemon last saved (none: an empty state).
+        A unit the daemon has not loaded yet is left out.
+        """
+        wanted = list(dict.fromkeys(unit_ids))
+        if self.unit_statuses is not None:
+            live = self.unit_statuses()
+            return {u: live[u] for u in wanted if u in live}
+        if not wanted:
+            return {}
+        units = {u: self.store.get_unit(u) for u in wanted}
+        if len(wanted) <= 50:
+            occupants = [o for u in wanted for o in self.store.list_occupants(u)]
+        else:
+            occupants = [o for o in self.store.list_occupants() if o.unit_id in units]
+        state = self.saved_rules_state()
+        found = site_status(
+            units, occupants, state.occupancy, state.episodes, datetime.now(self.tz),
+            doors=[d.name for d in self.config.doors],
+        )
+        return {s.unit: s for s in found}
+
+    def saved_rules_state(self) -> RulesState:
+        """The rules state the daemon last saved in the store, or an empty one."""
+        raw = self.store.get_state(STATE_KEY)
+        if not raw:
+            return RulesState()
+        try:
+            return RulesState.from_dict(json.loads(raw))
+        except ValueError as err:
+            logger.warning("saved rules state unreadable (%s); colours without it", err)
+            return RulesState()
+
     def declare_key(self, unit_id: str) -> str:
         """The token printed in a unit's self-declaration QR link."""
         return csrf_token(self.secret, "declare:" + unit_id)[:20]
@@ -266,7 +315,9 @@ class Portal:
     async def units(self, request: Request) -> Response:
         """Every unit the user may see, coloured by status."""
         user = self.require(request)
-        rows = [{**u, "colour": unit_colour(u)} for u in self.portal.units_for(user)]
+        units = self.portal.units_for(user)
+        statuses = self.statuses(u["id"] for u in units)
+        rows = [{**u, **_status_view(statuses.get(u["id"]))} for u in units]
         return self.render(request, "units.html", units=rows)
 
     def unit_page(
@@ -277,6 +328,7 @@ class Portal:
         if not self.portal.may_see(user, unit_id):
             raise HTTPException(404)
         unit = self.store.get_unit(unit_id)
+        colour = _status_view(self.statuses([unit_id]).get(unit_id))
         occupants = self.store.list_occupants(unit_id)
         declared = self.portal.occupant_declared([o.id for o in occupants])
         tenants = [
@@ -299,6 +351,7 @@ class Portal:
             "unit.html",
             status,
             unit=unit,
+            unit_status=colour,
             tenants=tenants,
             entries=entries,
             alerts=self.portal.alerts(unit_id),
@@ -345,6 +398,7 @@ class Portal:
             user["name"], "enrol", unit_id=unit_id, occupant_id=occupant.id,
             detail=occupant.id_masked,
         )
+        await self.changed()
         return self.unit_page(request, unit_id, ok=Lazy("portal.enrolled", name=occupant.name))
 
     async def tap(self, request: Request) -> Response:
@@ -406,6 +460,7 @@ class Portal:
             user["name"], "renew", unit_id=unit_id, occupant_id=occupant_id,
             detail=valid_to.isoformat(),
         )
+        await self.changed()
         return self.unit_page(request, unit_id, ok=Lazy("portal.renewed", name=name, to=valid_to))
 
     def bind_idcard(
@@ -699,6 +754,7 @@ class Portal:
         except SyncError as err:
             return self.unit_page(request, unit_id, status=400, error=_message(err))
         self.portal.audit(user["name"], "approve", unit_id=unit_id, occupant_id=occupant_id)
+        await self.changed()
         ok = Lazy("ok.approved", name=occupant.name, id=occupant.id)
         return self.unit_page(request, unit_id, ok=ok)
 
@@ -752,18 +808,17 @@ class Portal:
             "tenant@" + host, "declare", unit_id=unit_id, occupant_id=occupant.id,
             detail=occupant.id_masked,
         )
+        await self.changed()
         return self.render(
             request, "declare.html", unit_id=unit_id, key=key, user=None, done=True
         )
 
 
-def unit_colour(unit: dict[str, Any]) -> str:
-    """``red`` over capacity, ``yellow`` something pending, ``green`` occupied, ``grey`` empty."""
-    if unit["approved"] > unit["capacity"]:
-        return "red"
-    if unit["pending"]:
-        return "yellow"
-    return "green" if unit["approved"] else "grey"
+def _status_view(status: UnitStatus | None) -> dict[str, Any]:
+    """A unit's colour (grey while the daemon has not loaded the unit) and reason codes."""
+    if status is None:
+        return {"colour": Colour.GREY.value, "reasons": []}
+    return {"colour": status.colour.value, "reasons": list(status.reasons)}
 
 
 def _uses(text: str) -> int | None:
@@ -825,6 +880,7 @@ def create_app(
     cameras: Mapping[str, CaptureFn] | None = None,
     photo_analyser: PhotoAnalyser | None = None,
     on_change: OnChange | None = None,
+    unit_statuses: UnitStatuses | None = None,
 ) -> Starlette:
     """The portal as an ASGI app (``app.state.portal`` holds the `Portal`).
 
@@ -838,12 +894,15 @@ def create_app(
         cameras: "look at the camera": camera name → capture function (the daemon passes
             its cameras' `FaceService.capture`); without any, the button is not shown.
         photo_analyser: judges uploaded photos (default: `analyse_photo_bytes`, a child process).
-        on_change: awaited after changes the daemon should reload at once (visitor passes,
-            face templates, move-outs, rejected declarations).
+        on_change: awaited after changes the daemon should reload at once (enrolments,
+            approvals, renewals, visitor passes, face templates, move-outs, declarations).
+        unit_statuses: the daemon's live unit colours by unit id (`Gateway.unit_statuses`);
+            None: computed from the store and the rules state last saved there.
     """
     portal = Portal(
         config, store, secret=secret, taps=taps, tap_timeout=tap_timeout, limiter=limiter,
         cameras=cameras, photo_analyser=photo_analyser, on_change=on_change,
+        unit_statuses=unit_statuses,
     )
     p = portal
     routes = [

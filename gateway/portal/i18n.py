@@ -209,6 +209,14 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "portal.alert.approval_overdue": ("审批超时", "approval overdue"),
     "portal.alert.reader_offline": ("读卡器离线", "reader offline"),
     "portal.alert.camera_offline": ("摄像头离线", "camera offline"),
+    "portal.colour.red": (
+        "超员、疑似未登记居住或门被强开", "overcrowded, unregistered resident or door forced"
+    ),
+    "portal.colour.yellow": (
+        "待审核、租期将到或一般告警", "awaiting approval, tenancy ending or minor alert"
+    ),
+    "portal.colour.green": ("正常", "in order"),
+    "portal.colour.grey": ("无已批准住户", "no approved tenants"),
     "col.kind_of": ("类别", "kind"),
     "col.about": ("对象", "about"),
     "kind.ic": ("门卡", "card"),

@@ -28,6 +28,7 @@ from station.consumer import StationConsumer
 from station.store import StationStore
 from station.web.charts import bar_chart
 from station.web.store import WebStore
+from sync import webui
 from sync.errors import LinkError
 from sync.webauth import RateLimiter, check_csrf, new_token
 from sync.webui import PRE_COOKIE, Lazy, Renderer, language, make_env, request_language
@@ -303,11 +304,11 @@ class Dashboard:
 
 
 def reason_text(code: str) -> str:
-    """A floor-plan reason code (``pending:2``, ``door_forced:main``) in the user's language."""
+    """A floor-plan reason code (``pending:2``, ``alert:door_forced``) in the user's language."""
     kind, _, value = code.partition(":")
     if kind == "alert":
-        value = t("alert." + value)
-    return t("reason." + kind, n=value)
+        return t("reason.alert", n=t("alert." + value))
+    return webui.reason_text(code)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

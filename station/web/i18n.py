@@ -1,8 +1,12 @@
-"""The dashboard's messages (Simplified Chinese first, English), added to `rules.i18n`."""
+"""The dashboard's messages (Simplified Chinese first, English), added to `rules.i18n`.
+
+The unit colour reasons (``reason.*``) are shared with the portal: `sync.webui` registers them.
+"""
 
 from __future__ import annotations
 
 from rules.i18n import add_messages
+from sync import webui  # noqa: F401 - registers the unit colour reasons (reason.*)
 
 _PAIRS: dict[str, tuple[str, str]] = {
     "web.title": ("出租屋管理站", "Rental housing station"),
@@ -51,16 +55,6 @@ _PAIRS: dict[str, tuple[str, str]] = {
         "网关尚未上报该房间的限住人数", "the gateway has not reported this unit's capacity yet"
     ),
     "web.units_summary": ("{n} 户，红 {red}，黄 {yellow}", "{n} units, {red} red, {yellow} yellow"),
-    "reason.overcrowding": ("今晚超员", "overcrowded tonight"),
-    "reason.over_capacity": ("登记人数超过限住", "more registered than allowed"),
-    "reason.unregistered_resident": ("疑似未登记居住 {n} 人", "{n} suspected unregistered"),
-    "reason.door_forced": ("门 {n} 被强行打开", "door {n} forced open"),
-    "reason.pending": ("{n} 人待审批", "{n} awaiting approval"),
-    "reason.vacancy": ("{n} 人长期未归", "{n} not seen for days"),
-    "reason.tenancy_expiring": ("{n} 人租期将到", "{n} tenancies ending"),
-    "reason.approval_overdue": ("{n} 人审批超时", "{n} approvals overdue"),
-    "reason.door_held": ("门 {n} 长时间未关", "door {n} held open"),
-    "reason.tailgating": ("门 {n} 尾随进入", "tailgating at door {n}"),
     "reason.alert": ("未确认告警：{n}", "unacknowledged alert: {n}"),
     "web.alerts": ("实时告警", "Live alerts"),
     "web.no_alerts": ("没有未确认的告警", "No unacknowledged alerts"),

@@ -559,3 +559,47 @@ def test_new_sections_in_both_languages(env: SimpleNamespace) -> None:
 
     for key in portal_i18n._PAIRS:
         assert key in keys()
+
+
+def test_unit_colours_come_from_the_rules_state_the_daemon_saved(env: SimpleNamespace) -> None:
+    import json
+
+    from gateway.rules_runtime import STATE_KEY
+    from rules.alerts import AlertKind, Episodes
+    from rules.engine import RulesState
+
+    episodes = Episodes(frozenset({(AlertKind.OVERCROWDING, "A-101")}))
+    state = RulesState(episodes=episodes)
+    env.store.set_state(STATE_KEY, json.dumps(state.to_dict(), ensure_ascii=False))
+    client, _ = sign_in(env.app, "li")
+    units = client.get("/units?lang=en").text
+    cell = units.split('id="unit-A-101"')[1].split("</a>")[0]
+    assert 'data-colour="red"' in cell and "overcrowded tonight" in cell
+    vacant = units.split('id="unit-A-102"')[1].split("</a>")[0]
+    assert 'data-colour="grey"' in vacant and 'class="reason"' not in vacant
+    page = client.get("/units/A-101?lang=zh").text
+    status = page.split('id="unit-status"')[1].split("</p>")[0]
+    assert 'data-colour="red"' in status and "今晚超员" in status
+    assert 'data-colour="grey"' in client.get("/units/A-102").text
+    # A state the portal cannot read (a newer daemon, a broken file): colours without it.
+    env.store.set_state(STATE_KEY, "{not json")
+    assert 'data-colour="red"' not in client.get("/units").text
+
+
+def test_unit_colours_inside_the_daemon_are_its_live_ones(env: SimpleNamespace) -> None:
+    from rules.colour import Colour, UnitStatus
+
+    live = {
+        "A-101": UnitStatus("A-101", Colour.YELLOW, ("pending:1", "door_held:main"), 0, 1, 2, 0),
+        "A-102": UnitStatus("A-102", Colour.RED, ("door_forced:main",), 1, 0, 1, 1),
+    }
+    app = create_app(env.config, env.store, secret=b"k" * 32, unit_statuses=lambda: live)
+    client, _ = sign_in(app, "li")
+    units = client.get("/units?lang=en").text
+    first = units.split('id="unit-A-101"')[1].split("</a>")[0]
+    assert 'data-colour="yellow"' in first
+    assert "1 awaiting approval" in first and "door main held open" in first
+    second = units.split('id="unit-A-102"')[1].split("</a>")[0]
+    assert 'data-colour="red"' in second and "door main forced open" in second
+    page = client.get("/units/A-102?lang=zh").text
+    assert "门 main 被强行打开" in page.split('id="unit-status"')[1].split("</p>")[0]
