@@ -6,7 +6,6 @@ so the two can import each other.
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Annotated
 
@@ -63,15 +62,11 @@ def user_add(
     ] = False,
 ) -> None:
     """Create an account (or reset its password and role); the password is asked for."""
-    import sys
-
     from gateway.cli import user_errors, with_store
     from sync.portal_store import PortalStore
+    from sync.webui import read_password
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass(t("portal.password") + ": ")
+    password = read_password(password_stdin, t("portal.password"))
     with user_errors():
         with_store(config, lambda store, _: PortalStore(store.db).add_user(name, role, password))
     console.print(t("portal.user_added", name=name, role=role))

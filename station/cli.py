@@ -263,16 +263,11 @@ def web_user(
     ] = False,
 ) -> None:
     """Create a dashboard account (or reset its password and role)."""
-    import getpass
-    import sys
-
     import station.web.i18n  # noqa: F401 - the dashboard's messages
     from station.web.store import WebStore
+    from sync.webui import read_password
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass(t("web.password") + ": ")
+    password = read_password(password_stdin, t("web.password"))
     try:
         WebStore(StationStore(db)).add_user(name, role, password)
     except ValueError as err:

@@ -1,17 +1,22 @@
-"""Web helpers shared by the portal and the station dashboard: language, CSRF, rendering."""
+"""Web helpers shared by the portal and the station dashboard: language, CSRF, pages, sign-in."""
 
 from __future__ import annotations
 
 import contextlib
+import getpass
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from rules import i18n
-from sync.webauth import csrf_token, new_token
+from sync.webauth import RateLimiter, check_csrf, csrf_token, new_token
 
 LANG_COOKIE = "lang"
 PRE_COOKIE = "dg_pre"
@@ -131,3 +136,145 @@ class Lazy:
 
     def __contains__(self, text: str) -> bool:
         return text in str(self)
+
+
+class Accounts(Protocol):
+    """The account store behind a web app's sign-in (`PortalStore`, the station's `WebStore`)."""
+
+    def authenticate(self, name: str, password: str) -> dict[str, Any] | None:
+        """The account when `password` is right, else None."""
+
+    def create_session(self, user: str) -> str:
+        """A new session for `user`; the token for the cookie."""
+
+    def session_user(self, token: str) -> dict[str, Any] | None:
+        """The account of a live session, or None."""
+
+    def end_session(self, token: str) -> None:
+        """Forget a session."""
+
+
+#: Renders a page: ``render(request, template, status, **context)``.
+PageRender = Callable[..., Response]
+
+
+@dataclass(frozen=True, slots=True)
+class SignInMessages:
+    """The message keys a sign-in page shows.
+
+    Attributes:
+        rate_limited: too many failures (placeholder ``{minutes}``).
+        bad_login: wrong user name or password.
+    """
+
+    rate_limited: str
+    bad_login: str
+
+
+class SignIn:
+    """Sessions, CSRF-checked forms, sign-in and sign-out, the same for both web apps.
+
+    The session cookie is ``HttpOnly`` and ``SameSite=Strict``; sign-in is rate-limited per
+    account and per address (``429`` once blocked), a wrong password answers ``401`` and a
+    right one ``303`` to `home`.
+
+    Args:
+        accounts: the account store.
+        secret: the CSRF key.
+        cookie: the session cookie's name.
+        limiter: the sign-in rate limiter.
+        render: the app's page renderer (``login.html`` is rendered with ``user=None``).
+        messages: the app's message keys.
+        home: where a successful sign-in goes.
+        login_url: the sign-in page (signed-out requests and sign-out go there).
+    """
+
+    def __init__(
+        self,
+        accounts: Accounts,
+        *,
+        secret: bytes,
+        cookie: str,
+        limiter: RateLimiter,
+        render: PageRender,
+        messages: SignInMessages,
+        home: str,
+        login_url: str = "/login",
+    ) -> None:
+        self.accounts = accounts
+        self.secret = secret
+        self.cookie = cookie
+        self.limiter = limiter
+        self.render = render
+        self.messages = messages
+        self.home = home
+        self.login_url = login_url
+
+    def user(self, request: Request) -> dict[str, Any] | None:
+        """The signed-in account, or None."""
+        token = request.cookies.get(self.cookie)
+        return self.accounts.session_user(token) if token else None
+
+    def require(self, request: Request) -> dict[str, Any]:
+        """The signed-in account; otherwise an HTTP redirect to the sign-in page."""
+        user = self.user(request)
+        if user is None:
+            raise HTTPException(303, headers={"Location": self.login_url})
+        return user
+
+    def check_csrf(self, request: Request, fields: dict[str, str]) -> None:
+        """Refuse (403, detail ``csrf``) a form whose token is wrong or missing."""
+        cookie = request.cookies.get(self.cookie) or request.cookies.get(PRE_COOKIE)
+        if not check_csrf(self.secret, cookie, fields.get("csrf")):
+            raise HTTPException(403, detail="csrf")
+
+    async def form(self, request: Request) -> dict[str, str]:
+        """The posted form after its CSRF check (403 when the token is wrong or missing)."""
+        data = await request.form()
+        fields = {k: str(v) for k, v in data.items() if isinstance(v, str)}
+        self.check_csrf(request, fields)
+        return fields
+
+    async def login(self, request: Request) -> Response:
+        """GET: the sign-in form; POST: check the password, rate-limited per user and address."""
+        if request.method == "GET":
+            return self.render(request, "login.html", user=None)
+        fields = await self.form(request)
+        name = fields.get("user", "").strip()
+        host = request.client.host if request.client else "-"
+        keys = (f"user:{name}", f"ip:{host}")
+        if self.limiter.blocked(*keys):
+            minutes = max(1, int(self.limiter.window // 60))
+            error = Lazy(self.messages.rate_limited, minutes=minutes)
+            return self.render(request, "login.html", 429, user=None, error=error)
+        account = self.accounts.authenticate(name, fields.get("password", ""))
+        if account is None:
+            self.limiter.fail(*keys)
+            error = Lazy(self.messages.bad_login)
+            return self.render(request, "login.html", 401, user=None, error=error)
+        self.limiter.reset(f"user:{name}")
+        response = RedirectResponse(self.home, status_code=303)
+        response.set_cookie(
+            self.cookie,
+            self.accounts.create_session(account["name"]),
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        """POST: end the session."""
+        await self.form(request)
+        token = request.cookies.get(self.cookie)
+        if token:
+            self.accounts.end_session(token)
+        response = RedirectResponse(self.login_url, status_code=303)
+        response.delete_cookie(self.cookie)
+        return response
+
+
+def read_password(stdin: bool, prompt: str) -> str:
+    """A new account's password: one line of standard input, or asked for without echo."""
+    if stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return getpass.getpass(prompt + ": ")

@@ -49,8 +49,8 @@ from sync import faces as face_db
 from sync.errors import NotFound, SyncError, ValidationError
 from sync.portal_store import PortalStore
 from sync.store import Store
-from sync.webauth import RateLimiter, check_csrf, csrf_token, derive_secret, new_token
-from sync.webui import PRE_COOKIE, Lazy, Renderer, make_env, reason_text
+from sync.webauth import RateLimiter, csrf_token, derive_secret, new_token
+from sync.webui import Lazy, Renderer, SignIn, SignInMessages, make_env, reason_text
 
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -129,6 +129,11 @@ class Portal:
         env = make_env(HERE / "templates")
         env.globals["reason"] = reason_text
         self.renderer = Renderer(env, self.secret, SESSION_COOKIE)
+        self.signin = SignIn(
+            self.portal, secret=self.secret, cookie=SESSION_COOKIE, limiter=self.limiter,
+            render=self.render, messages=SignInMessages("portal.rate_limited", "portal.bad_login"),
+            home="/units",
+        )
         self.cameras: dict[str, CaptureFn] = dict(cameras or {})
         self.photo_analyser: PhotoAnalyser = photo_analyser or analyse_photo_bytes
         self.on_change = on_change
@@ -140,24 +145,15 @@ class Portal:
 
     def user(self, request: Request) -> dict[str, Any] | None:
         """The signed-in account, or None."""
-        token = request.cookies.get(SESSION_COOKIE)
-        return self.portal.session_user(token) if token else None
+        return self.signin.user(request)
 
     def require(self, request: Request) -> dict[str, Any]:
         """The signed-in account; otherwise an HTTP redirect to the sign-in page."""
-        user = self.user(request)
-        if user is None:
-            raise HTTPException(303, headers={"Location": "/login"})
-        return user
+        return self.signin.require(request)
 
     async def form(self, request: Request) -> dict[str, str]:
         """The posted form after its CSRF check (403 when the token is wrong or missing)."""
-        data = await request.form()
-        fields = {k: str(v) for k, v in data.items() if isinstance(v, str)}
-        cookie = request.cookies.get(SESSION_COOKIE) or request.cookies.get(PRE_COOKIE)
-        if not check_csrf(self.secret, cookie, fields.get("csrf")):
-            raise HTTPException(403, detail="csrf")
-        return fields
+        return await self.signin.form(request)
 
     def writable_unit(self, user: dict[str, Any], unit_id: str) -> None:
         """Refuse (404 / 403) unless `user` may change `unit_id`."""
@@ -221,9 +217,7 @@ class Portal:
                     files[name] = data
                 else:
                     fields[name] = data.decode("utf-8", "replace")
-        cookie = request.cookies.get(SESSION_COOKIE) or request.cookies.get(PRE_COOKIE)
-        if not check_csrf(self.secret, cookie, fields.get("csrf")):
-            raise HTTPException(403, detail="csrf")
+        self.signin.check_csrf(request, fields)
         return fields, files
 
     def statuses(self, unit_ids: Iterable[str]) -> dict[str, UnitStatus]:
@@ -265,46 +259,6 @@ class Portal:
     def declare_key(self, unit_id: str) -> str:
         """The token printed in a unit's self-declaration QR link."""
         return csrf_token(self.secret, "declare:" + unit_id)[:20]
-
-    # --- sign-in -------------------------------------------------------------------------
-
-    async def login(self, request: Request) -> Response:
-        """GET: the sign-in form; POST: check the password, rate-limited per user and address."""
-        if request.method == "GET":
-            return self.render(request, "login.html", user=None)
-        fields = await self.form(request)
-        name = fields.get("user", "").strip()
-        host = request.client.host if request.client else "-"
-        keys = (f"user:{name}", f"ip:{host}")
-        if self.limiter.blocked(*keys):
-            minutes = max(1, int(self.limiter.window // 60))
-            error = Lazy("portal.rate_limited", minutes=minutes)
-            return self.render(request, "login.html", 429, user=None, error=error)
-        account = self.portal.authenticate(name, fields.get("password", ""))
-        if account is None:
-            self.limiter.fail(*keys)
-            return self.render(
-                request, "login.html", 401, user=None, error=Lazy("portal.bad_login")
-            )
-        self.limiter.reset(f"user:{name}")
-        response = RedirectResponse("/units", status_code=303)
-        response.set_cookie(
-            SESSION_COOKIE,
-            self.portal.create_session(account["name"]),
-            httponly=True,
-            samesite="strict",
-        )
-        return response
-
-    async def logout(self, request: Request) -> Response:
-        """End the session."""
-        await self.form(request)
-        token = request.cookies.get(SESSION_COOKIE)
-        if token:
-            self.portal.end_session(token)
-        response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(SESSION_COOKIE)
-        return response
 
     # --- pages ---------------------------------------------------------------------------
 
@@ -907,8 +861,8 @@ def create_app(
     p = portal
     routes = [
         Route("/", p.home),
-        Route("/login", p.login, methods=["GET", "POST"]),
-        Route("/logout", p.logout, methods=["POST"]),
+        Route("/login", p.signin.login, methods=["GET", "POST"]),
+        Route("/logout", p.signin.logout, methods=["POST"]),
         Route("/units", p.units),
         Route("/units/{unit_id}", p.unit),
         Route("/units/{unit_id}/enrol", p.enrol, methods=["POST"]),

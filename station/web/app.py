@@ -30,8 +30,16 @@ from station.web.charts import bar_chart
 from station.web.store import WebStore
 from sync import webui
 from sync.errors import LinkError
-from sync.webauth import RateLimiter, check_csrf, new_token
-from sync.webui import PRE_COOKIE, Lazy, Renderer, language, make_env, request_language
+from sync.webauth import RateLimiter, new_token
+from sync.webui import (
+    Lazy,
+    Renderer,
+    SignIn,
+    SignInMessages,
+    language,
+    make_env,
+    request_language,
+)
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "dg_station"
@@ -67,70 +75,32 @@ class Dashboard:
         env = make_env(HERE / "templates")
         env.globals["reason"] = reason_text
         self.renderer = Renderer(env, self.secret, SESSION_COOKIE)
+        self.signin = SignIn(
+            self.web, secret=self.secret, cookie=SESSION_COOKIE, limiter=self.limiter,
+            render=self.render, messages=SignInMessages("web.rate_limited", "web.bad_login"),
+            home="/",
+        )
 
     def user(self, request: Request) -> dict[str, Any] | None:
         """The signed-in account, or None."""
-        token = request.cookies.get(SESSION_COOKIE)
-        return self.web.session_user(token) if token else None
+        return self.signin.user(request)
 
     def require(self, request: Request, *, admin: bool = False) -> dict[str, Any]:
         """The signed-in account (redirect to sign-in otherwise; 403 when not an admin)."""
-        user = self.user(request)
-        if user is None:
-            raise HTTPException(303, headers={"Location": "/login"})
+        user = self.signin.require(request)
         if admin and user["role"] != "station_admin":
             raise HTTPException(403)
         return user
 
     async def form(self, request: Request) -> dict[str, str]:
         """The posted form after its CSRF check."""
-        data = await request.form()
-        fields = {k: str(v) for k, v in data.items() if isinstance(v, str)}
-        cookie = request.cookies.get(SESSION_COOKIE) or request.cookies.get(PRE_COOKIE)
-        if not check_csrf(self.secret, cookie, fields.get("csrf")):
-            raise HTTPException(403, detail="csrf")
-        return fields
+        return await self.signin.form(request)
 
     def render(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
         """Render a page with the common context."""
         context.setdefault("user", self.user(request))
         context.setdefault("pending", len(self.store.enrolments()))
         return self.renderer.render(request, name, context, status)
-
-    # --- sign-in -------------------------------------------------------------------------
-
-    async def login(self, request: Request) -> Response:
-        """GET: the form; POST: check the password (rate-limited per account and address)."""
-        if request.method == "GET":
-            return self.render(request, "login.html", user=None)
-        fields = await self.form(request)
-        name = fields.get("user", "").strip()
-        host = request.client.host if request.client else "-"
-        keys = (f"user:{name}", f"ip:{host}")
-        if self.limiter.blocked(*keys):
-            error = Lazy("web.rate_limited", minutes=max(1, int(self.limiter.window // 60)))
-            return self.render(request, "login.html", 429, user=None, error=error)
-        account = self.web.authenticate(name, fields.get("password", ""))
-        if account is None:
-            self.limiter.fail(*keys)
-            return self.render(request, "login.html", 401, user=None, error=Lazy("web.bad_login"))
-        self.limiter.reset(f"user:{name}")
-        response = RedirectResponse("/", status_code=303)
-        response.set_cookie(
-            SESSION_COOKIE, self.web.create_session(account["name"]), httponly=True,
-            samesite="strict",
-        )
-        return response
-
-    async def logout(self, request: Request) -> Response:
-        """End the session."""
-        await self.form(request)
-        token = request.cookies.get(SESSION_COOKIE)
-        if token:
-            self.web.end_session(token)
-        response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(SESSION_COOKIE)
-        return response
 
     # --- pages ---------------------------------------------------------------------------
 
@@ -359,8 +329,8 @@ def create_app(
 
     routes = [
         Route("/", d.index),
-        Route("/login", d.login, methods=["GET", "POST"]),
-        Route("/logout", d.logout, methods=["POST"]),
+        Route("/login", d.signin.login, methods=["GET", "POST"]),
+        Route("/logout", d.signin.logout, methods=["POST"]),
         Route(building, d.building),
         Route(building + "/u/{unit}", d.unit),
         Route(building + "/unlock", d.unlock, methods=["POST"]),
