@@ -74,20 +74,38 @@ _MESSAGES: dict[str, dict[str, str]] = {
     "ok.config_valid": {"zh": "配置有效：{path}", "en": "configuration is valid: {path}"},
     "err.prefix": {"zh": "错误", "en": "error"},
     "err.station_approves": {
-        "zh": "本楼的登记由管理站审批（station.approval = \"station\"）；没有管理站的楼栋请设为 \"local\"",
-        "en": "this building's enrolments are approved by the station (station.approval = \"station\");"
-        " set it to \"local\" for a building without a station",
+        "zh": '本楼的登记由管理站审批（station.approval = "station"）；没有管理站的楼栋请设为 "local"',
+        "en": 'this building\'s enrolments are approved by the station (station.approval = "station");'
+        ' set it to "local" for a building without a station',
     },
     "ops.backup": {"zh": "正在备份", "en": "backing up"},
-    "ops.backed_up": {"zh": "已备份到 {path}（{mb} MB，数据库版本 {version}）", "en": "backed up to {path} ({mb} MB, schema {version})"},
-    "ops.restored": {"zh": "已从备份恢复 {path}（数据库版本 {version}）", "en": "restored {path} (schema {version})"},
+    "ops.backed_up": {
+        "zh": "已备份到 {path}（{mb} MB，数据库版本 {version}）",
+        "en": "backed up to {path} ({mb} MB, schema {version})",
+    },
+    "ops.restored": {
+        "zh": "已从备份恢复 {path}（数据库版本 {version}）",
+        "en": "restored {path} (schema {version})",
+    },
     "station.enrolments": {"zh": "待审批登记", "en": "enrolments awaiting approval"},
     "station.alerts": {"zh": "未确认告警", "en": "unacknowledged alerts"},
-    "station.sent": {"zh": "已签名发送 {name} → {target}", "en": "signed and sent {name} → {target}"},
-    "station.reply": {"zh": "网关回复：{code} {message}", "en": "gateway replied: {code} {message}"},
-    "station.no_reply": {"zh": "{wait} 秒内网关未回复（离线时命令在服务器排队）", "en": "no reply within {wait} s (the command waits at the broker while the gateway is offline)"},
+    "station.sent": {
+        "zh": "已签名发送 {name} → {target}",
+        "en": "signed and sent {name} → {target}",
+    },
+    "station.reply": {
+        "zh": "网关回复：{code} {message}",
+        "en": "gateway replied: {code} {message}",
+    },
+    "station.no_reply": {
+        "zh": "{wait} 秒内网关未回复（离线时命令在服务器排队）",
+        "en": "no reply within {wait} s (the command waits at the broker while the gateway is offline)",
+    },
     "station.acked": {"zh": "已确认告警 {id}", "en": "alert {id} acknowledged"},
-    "station.keygen": {"zh": "已生成管理站密钥：{private}（保密）和 {public}（复制到各网关）", "en": "station key written: {private} (keep secret) and {public} (copy to every gateway)"},
+    "station.keygen": {
+        "zh": "已生成管理站密钥：{private}（保密）和 {public}（复制到各网关）",
+        "en": "station key written: {private} (keep secret) and {public} (copy to every gateway)",
+    },
     "col.occupant": {"zh": "住户编号", "en": "occupant"},
     "col.received": {"zh": "收到时间", "en": "received"},
     "col.alert": {"zh": "告警", "en": "alert"},

@@ -17,8 +17,15 @@ UNIT = Unit("A-101", "A", 1, "101", 2)
 
 
 def occupant(oid: str, status: OccupantStatus = OccupantStatus.APPROVED, **kw: date) -> Occupant:
-    return Occupant(oid, "A-101", "某", "110105********1234", status,
-                    kw.get("valid_from", date(2026, 1, 1)), kw.get("valid_to"))
+    return Occupant(
+        oid,
+        "A-101",
+        "某",
+        "110105********1234",
+        status,
+        kw.get("valid_from", date(2026, 1, 1)),
+        kw.get("valid_to"),
+    )
 
 
 def raised(*pairs: tuple[AlertKind, str]) -> Episodes:
@@ -57,16 +64,25 @@ def test_overcrowding_forced_door_and_unregistered_resident_are_red() -> None:
         (raised((AlertKind.OVERCROWDING, "A-101:approved")), "over_capacity"),
         (raised((AlertKind.DOOR_FORCED, "main")), "door_forced:main"),
     ):
-        status = unit_status(UNIT, [occupant("a", OccupantStatus.PENDING)], OccupancyState(),
-                             episodes, NOW, doors=["main"])
+        status = unit_status(
+            UNIT,
+            [occupant("a", OccupantStatus.PENDING)],
+            OccupancyState(),
+            episodes,
+            NOW,
+            doors=["main"],
+        )
         assert status.colour is Colour.RED
         assert status.reasons[0] == reason and "pending:1" in status.reasons
     # A recurring stranger who came in with the tenant counts for the unit tonight.
     state = enter(enter(OccupancyState(), "occupant:a", "A-101"), "stranger:c7", None, 3)
-    status = unit_status(UNIT, [occupant("a")], state, raised((AlertKind.STRANGER_RECURRING, "c7")),
-                         NOW)
+    status = unit_status(
+        UNIT, [occupant("a")], state, raised((AlertKind.STRANGER_RECURRING, "c7")), NOW
+    )
     assert (status.colour, status.reasons, status.inside) == (
-        Colour.RED, ("unregistered_resident:1",), 2
+        Colour.RED,
+        ("unregistered_resident:1",),
+        2,
     )
 
 
@@ -80,22 +96,35 @@ def test_site_status_covers_every_unit_in_order() -> None:
     units = {u.id: u for u in (UNIT, Unit("A-102", "A", 1, "102", 1), Unit("B-1", "B", 1, "1", 3))}
     rows = site_status(units, [occupant("a")], OccupancyState(), Episodes(), NOW)
     assert [(r.unit, r.colour) for r in rows] == [
-        ("A-101", Colour.GREEN), ("A-102", Colour.GREY), ("B-1", Colour.GREY)
+        ("A-101", Colour.GREEN),
+        ("A-102", Colour.GREY),
+        ("B-1", Colour.GREY),
     ]
 
 
-KINDS = st.sampled_from([AlertKind.OVERCROWDING, AlertKind.DOOR_FORCED, AlertKind.VACANCY,
-                         AlertKind.TENANCY_EXPIRING, AlertKind.DOOR_HELD, AlertKind.TAILGATING])
+KINDS = st.sampled_from(
+    [
+        AlertKind.OVERCROWDING,
+        AlertKind.DOOR_FORCED,
+        AlertKind.VACANCY,
+        AlertKind.TENANCY_EXPIRING,
+        AlertKind.DOOR_HELD,
+        AlertKind.TAILGATING,
+    ]
+)
 
 
-@given(st.sets(st.tuples(KINDS, st.sampled_from(["A-101", "main", "a", "x"]))),
-       st.lists(st.sampled_from(list(OccupantStatus)), max_size=4))
+@given(
+    st.sets(st.tuples(KINDS, st.sampled_from(["A-101", "main", "a", "x"]))),
+    st.lists(st.sampled_from(list(OccupantStatus)), max_size=4),
+)
 def test_colour_is_the_worst_reason_and_red_only_with_a_red_reason(
     pairs: set[tuple[AlertKind, str]], statuses: list[OccupantStatus]
 ) -> None:
     people = [occupant(f"o{i}", s) for i, s in enumerate(statuses)]
-    status = unit_status(UNIT, people, OccupancyState(), Episodes(frozenset(pairs)), NOW,
-                         doors=["main"])
+    status = unit_status(
+        UNIT, people, OccupancyState(), Episodes(frozenset(pairs)), NOW, doors=["main"]
+    )
     red = {"overcrowding", "over_capacity", "door_forced", "unregistered_resident"}
     has_red = any(r.split(":")[0] in red for r in status.reasons)
     assert (status.colour is Colour.RED) == has_red
