@@ -176,6 +176,16 @@ class StationStore:
                 row,
             )
 
+    def withdraw_enrolment(self, payload: dict[str, Any]) -> None:
+        """Drop a pending enrolment the gateway withdrew (a decided one stays as decided)."""
+        with self.db.transaction():
+            self.db.execute(
+                "UPDATE enrolments SET status = 'withdrawn', reason = ?, decided_at = ?"
+                " WHERE site = ? AND gateway = ? AND occupant = ? AND status = 'pending'",
+                [payload["reason"], _now(), payload["site"], payload["gateway"],
+                 payload["occupant"]],
+            )
+
     def enrolments(self, status: str | None = "pending") -> list[dict[str, Any]]:
         """Enrolments, by default those waiting for a decision, oldest first."""
         if status is None:
@@ -264,6 +274,13 @@ class StationStore:
                 " payload = excluded.payload WHERE excluded.ts >= floor_plans.ts",
                 row,
             )
+
+    def floor_plan_received(self, site: str, gateway: str) -> str | None:
+        """When the gateway made its latest snapshot (RFC 3339), or None."""
+        rows = self.db.query(
+            "SELECT ts FROM floor_plans WHERE site = ? AND gateway = ?", [site, gateway]
+        )
+        return str(rows[0]["ts"]) if rows else None
 
     def floor_plan(self, site: str, gateway: str) -> list[dict[str, Any]] | None:
         """The units of a gateway's latest snapshot, or None if it never sent one."""

@@ -27,6 +27,7 @@ SCHEMA_ENROLMENT = "doorgate.enrolment.request/1"
 SCHEMA_DOOR = "doorgate.event.door/1"
 SCHEMA_ALERT = "doorgate.alert/1"
 SCHEMA_UNITS = "doorgate.units/1"
+SCHEMA_WITHDRAWN = "doorgate.enrolment.withdrawn/1"
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -199,4 +200,11 @@ def units_payload(units: list[dict[str, Any]], topics: Topics) -> dict[str, Any]
     """
     payload = envelope(SCHEMA_UNITS, new_event_id(), datetime.now(UTC), topics)
     payload["units"] = units
+    return payload
+
+
+def withdrawn_payload(occupant: Occupant, reason: str, topics: Topics) -> dict[str, Any]:
+    """The ``enrolment/withdrawn`` payload: a pending enrolment the station should drop."""
+    payload = envelope(SCHEMA_WITHDRAWN, new_event_id(), datetime.now(UTC), topics)
+    payload.update(occupant=occupant.id, unit=occupant.unit_id, reason=reason)
     return payload

@@ -242,29 +242,6 @@ class PortalStore:
                 declared.pop(row["occupant_id"], None)
         return declared
 
-    def reject_declaration(self, occupant_id: str) -> None:
-        """Delete a pending, self-declared occupant with anything bound to them.
-
-        Its ``enrolment/request`` is withdrawn too while it still waits in the outbox.
-
-        Raises:
-            ValidationError: the occupant is no longer pending (approved people move out instead).
-        """
-        rows = list(self.db.query("SELECT status FROM occupants WHERE id = ?", [occupant_id]))
-        if not rows:
-            raise NotFound(f"no occupant {occupant_id!r}")
-        if rows[0]["status"] != "pending":
-            raise ValidationError(f"occupant {occupant_id} is {rows[0]['status']}, not pending")
-        with self.db.atomic():
-            for table in ("credentials", "face_templates"):
-                self.db.execute(f"DELETE FROM {table} WHERE occupant_id = ?", [occupant_id])
-            self.db.execute(
-                "DELETE FROM outbox WHERE topic = 'enrolment/request' AND json_valid(payload)"
-                " AND json_extract(payload, '$.occupant') = ?",
-                [occupant_id],
-            )
-            self.db.execute("DELETE FROM occupants WHERE id = ?", [occupant_id])
-
     # --- visitor passes -----------------------------------------------------------------
 
     def issue_pass(

@@ -40,7 +40,7 @@ from rules.model import (
     OccupantStatus,
     Unit,
 )
-from sync.contract import AccessRecord, Topics, dumps, enrolment_payload
+from sync.contract import AccessRecord, Topics, dumps, enrolment_payload, withdrawn_payload
 from sync.errors import NotFound, StoreError, StoreFull, ValidationError
 from sync.migrations import migrate
 
@@ -256,7 +256,10 @@ class Store:
         return self._set_status(occupant_id, status)
 
     def move_out(self, occupant_id: str) -> Occupant:
-        """Mark an occupant moved out: cards revoked and face templates deleted at once."""
+        """Mark an occupant moved out: cards revoked and face templates deleted at once.
+
+        A tenant still waiting for approval is withdrawn from the station's queue too.
+        """
         occupant = self.get_occupant(occupant_id)
         if occupant.status is OccupantStatus.MOVED_OUT:
             raise ValidationError(f"occupant {occupant_id} has already moved out")
@@ -265,7 +268,38 @@ class Store:
                 "UPDATE credentials SET status = 'revoked' WHERE occupant_id = ?", [occupant_id]
             )
             db.execute("DELETE FROM face_templates WHERE occupant_id = ?", [occupant_id])
+            if occupant.status is OccupantStatus.PENDING:
+                self._withdraw(db, occupant, "moved_out")
             return self._set_status(occupant_id, OccupantStatus.MOVED_OUT)
+
+    def reject_declaration(self, occupant_id: str) -> None:
+        """Delete a pending (self-declared) occupant with anything bound to them.
+
+        The station forgets the enrolment too: its request is dropped from the outbox if it has
+        not left yet, otherwise an ``enrolment/withdrawn`` follows it.
+
+        Raises:
+            NotFound: no such occupant.
+            ValidationError: the occupant is no longer pending (approved people move out).
+        """
+        occupant = self.get_occupant(occupant_id)
+        if occupant.status is not OccupantStatus.PENDING:
+            raise ValidationError(f"occupant {occupant_id} is {occupant.status}, not pending")
+        with self.transaction() as db:
+            for table in ("credentials", "face_templates"):
+                db.execute(f"DELETE FROM {table} WHERE occupant_id = ?", [occupant_id])
+            self._withdraw(db, occupant, "rejected_by_landlord")
+            db.execute("DELETE FROM occupants WHERE id = ?", [occupant_id])
+
+    def _withdraw(self, db: Database, occupant: Occupant, reason: str) -> None:
+        unsent = db.execute(
+            "DELETE FROM outbox WHERE topic = 'enrolment/request' AND json_valid(payload)"
+            " AND json_extract(payload, '$.occupant') = ?",
+            [occupant.id],
+        ).rowcount
+        if not unsent and self.topics is not None:
+            message = withdrawn_payload(occupant, reason, self.topics)
+            self._enqueue(db, message["id"], "enrolment/withdrawn", dumps(message))
 
     def _set_status(self, occupant_id: str, status: OccupantStatus, **extra: str) -> Occupant:
         fields: dict[str, Any] = {"status": status.value, "updated": _now(), **extra}

@@ -623,7 +623,7 @@ class Portal:
         await self.form(request)
         occupant = self.store.get_occupant(occupant_id)
         try:
-            self.portal.reject_declaration(occupant_id)
+            self.store.reject_declaration(occupant_id)
         except SyncError as err:
             return self.unit_page(request, unit_id, status=400, error=_message(err))
         self.portal.audit(

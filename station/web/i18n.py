@@ -92,6 +92,11 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "web.unit": ("房间 {unit}", "Unit {unit}"),
     "web.serving": ("管理站看板：{url}", "station dashboard: {url}"),
     "web.status.rejected": ("已驳回", "rejected"),
+    "status.withdrawn": ("已撤回", "withdrawn"),
+    "withdrawn.rejected_by_landlord": (
+        "房东驳回了自助登记", "the landlord rejected the declaration"
+    ),
+    "withdrawn.moved_out": ("审批前已退租", "moved out before approval"),
     "web.audit": ("操作记录", "Audit log"),
     "audit.ack": ("确认告警", "alert acknowledged"),
     "audit.reject": ("驳回", "rejection"),

@@ -190,6 +190,7 @@ class WebStore:
         after it closes until someone at the station looks at it).
         """
         plan = {u["unit"]: u for u in self.station.floor_plan(site, gateway) or []}
+        plan_ts = self.station.floor_plan_received(site, gateway)
         enrolments = [
             e for e in self.station.enrolments(None)
             if (e["site"], e["gateway"]) == (site, gateway) and e["unit"]
@@ -208,7 +209,10 @@ class WebStore:
             mine = [e for e in enrolments if e["unit"] == unit]
             gateway_row = plan.get(unit)
             unit_alerts = [a for a in alerts if a["unit"] == unit]
-            row = _merge(unit, gateway_row, mine, unit_alerts, forced)
+            row = _merge(
+                unit, gateway_row, plan_ts, enrolments=mine, alerts=unit_alerts,
+                forced_doors=forced,
+            )
             # The gateway recounts on its next tick; the station's own events may be newer.
             row["inside"] = max(row["inside"], len(tonight.get(unit, set())))
             result.append(row)
@@ -284,28 +288,37 @@ class WebStore:
 def _merge(
     unit: str,
     plan: dict[str, Any] | None,
+    plan_ts: str | None,
+    *,
     enrolments: list[dict[str, Any]],
     alerts: list[dict[str, Any]],
     forced_doors: list[str],
 ) -> dict[str, Any]:
-    # The station's approvals are newer than the gateway's snapshot for a few seconds after a
-    # decision; its own pending count wins, and an approval counts as registered at once.
-    base = plan or {}
-    pending = sum(e["status"] == "pending" for e in enrolments)
-    if not enrolments:  # local approval, or requests from before the station listened
-        pending = int(base.get("pending", 0))
-    approved_here = sum(e["status"] == "approved" for e in enrolments)
-    registered = max(int(base.get("registered", 0)), approved_here)
+    # The gateway's snapshot is the truth as of its `ts`; what the station saw after it (a new
+    # enrolment request, its own approval or rejection, a withdrawal) is applied on top until
+    # the next snapshot includes it.
+    if plan is None or plan_ts is None:
+        pending = sum(e["status"] == "pending" for e in enrolments)
+        registered = sum(e["status"] == "approved" for e in enrolments)
+        base: dict[str, Any] = {}
+    else:
+        since = _as_utc(plan_ts)
+        newer = [e for e in enrolments if (e.get("decided_at") or "") > since]
+        approved_since = sum(e["status"] == "approved" for e in newer)
+        decided_since = sum(e["status"] in {"approved", "rejected", "withdrawn"} for e in newer)
+        arrived_since = sum(e["status"] == "pending" and e["received"] > since for e in enrolments)
+        pending = max(0, int(plan.get("pending", 0)) - decided_since) + arrived_since
+        registered = int(plan.get("registered", 0)) + approved_since
+        base = plan
     reasons = [r for r in base.get("reasons", []) if not r.startswith("pending:")]
     red = [r for r in reasons if r.split(":")[0] in _RED_REASONS]
     red += [f"alert:{a['kind']}" for a in alerts]
     red += [f"door_forced:{d}" for d in forced_doors if f"door_forced:{d}" not in red]
     yellow = [r for r in reasons if r not in red] + ([f"pending:{pending}"] if pending else [])
     colour = "red" if red else "yellow" if yellow else ("green" if registered else "grey")
-    floor = base.get("floor", floor_of(unit))
     return {
         "unit": unit,
-        "floor": floor,
+        "floor": base.get("floor", floor_of(unit)),
         "room": base.get("room", ""),
         "registered": registered,
         "pending": pending,
@@ -315,6 +328,11 @@ def _merge(
         "colour": colour,
         "reasons": red + yellow,
     }
+
+
+def _as_utc(rfc3339: str) -> str:
+    # Snapshot times end in "Z"; the station's own decision times are isoformat "+00:00".
+    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).astimezone(UTC).isoformat()
 
 
 _RED_REASONS = {"overcrowding", "over_capacity", "unregistered_resident", "door_forced"}

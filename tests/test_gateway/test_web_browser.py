@@ -131,6 +131,15 @@ class Stack:
         self.thread.join(20)
 
 
+def settle(driver: Any, timeout: float) -> Any:
+    """A wait that also rides out the old page going stale while the next one loads."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+    return WebDriverWait(
+        driver, timeout, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+    )
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -241,12 +250,11 @@ def test_enrol_approve_open_in_the_browser(stack: SimpleNamespace, browser: Any,
     reader.start()
     browser.find_element(By.ID, "read-idcard-submit").click()
     reader.join(15)
-    WebDriverWait(browser, 10).until(lambda d: "王芳" in d.find_element(By.ID, "flash").text)
+    settle(browser, 10).until(lambda d: "王芳" in d.find_element(By.ID, "flash").text)
     assert browser.find_element(By.ID, "name").get_attribute("value") == "王芳"
     assert browser.find_element(By.ID, "id_number").get_attribute("value") == TENANT_ID
     browser.find_element(By.ID, "enrol-submit").click()
-    flash = WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "flash"))
-    assert "等待管理站审核" in flash.text
+    settle(browser, 10).until(lambda d: "等待管理站审核" in d.find_element(By.ID, "flash").text)
     assert TENANT_ID not in browser.page_source and "440524********0014" in browser.page_source
     occupant = stack.portal_store.list_occupants("A-101")[0]
 
@@ -258,7 +266,7 @@ def test_enrol_approve_open_in_the_browser(stack: SimpleNamespace, browser: Any,
     tapper.start()
     browser.find_element(By.CSS_SELECTOR, f"#tenant-{occupant.id} button.tap").click()
     tapper.join(15)
-    WebDriverWait(browser, 10).until(lambda d: "******A86C" in d.find_element(By.ID, "flash").text)
+    settle(browser, 10).until(lambda d: "******A86C" in d.find_element(By.ID, "flash").text)
     assert CARD not in browser.page_source
     shot(browser, artifacts, "portal-unit.png", "portal.png")
     browser.get(f"{portal}/units")
@@ -276,24 +284,24 @@ def test_enrol_approve_open_in_the_browser(stack: SimpleNamespace, browser: Any,
     door = stack.stack.gateway.doors["main"]
     assert isinstance(door, SimulatedDoor)
     stack.stack.loop.call_soon_threadsafe(door.open_contact)
-    WebDriverWait(browser, 15).until(
+    settle(browser, 15).until(
         lambda d: "door forced open" in d.find_element(By.ID, "alert-feed").text
     )
     stack.stack.loop.call_soon_threadsafe(door.close_contact)
     # The unit is red, and stays red after the door closed, until someone acknowledges it.
     browser.get(building)
-    WebDriverWait(browser, 10).until(
+    settle(browser, 10).until(
         lambda d: d.find_element(By.ID, "cell-A-101").get_attribute("data-colour") == "red"
     )
     assert "door main forced open" in browser.find_element(By.ID, "cell-A-101").text
     shot(browser, artifacts, "dashboard-forced-en.png")
     browser.find_element(By.CSS_SELECTOR, "#alert-feed li button").click()
-    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.ID, "no-alerts"))
+    settle(browser, 10).until(lambda d: d.find_elements(By.ID, "no-alerts"))
     assert browser.find_element(By.ID, "cell-A-101").get_attribute("data-colour") == "yellow"
 
     browser.get(f"{station}/approvals")
     browser.find_element(By.CSS_SELECTOR, f"#enrol-{occupant.id} button.approve").click()
-    flash = WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "flash"))
+    flash = settle(browser, 20).until(lambda d: d.find_element(By.ID, "flash"))
     assert "approved; gateway replied applied" in flash.text, flash.text
     browser.get(building)
     assert browser.find_element(By.ID, "cell-A-101").get_attribute("data-colour") == "green"
