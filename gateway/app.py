@@ -133,6 +133,7 @@ class Gateway:
         self._store: AsyncStore | None = None
         self._uplink: Uplink | None = None
         self.floorplan = FloorPlan(self.topics, [d.name for d in config.doors])
+        self._data_version = -1
         # The portal's "tap the card now" and "look at the camera" reach the devices here.
         self.taps = TapHub()
         self.face_capture: dict[str, Callable[[], Awaitable[FaceCapture]]] = {}
@@ -265,8 +266,21 @@ class Gateway:
     async def reload_site(self) -> None:
         """Let the rules see enrolment changes made outside the daemon at once."""
         await self.rules.reload_site()
-        now = datetime.now(self.tz)
-        await self.floorplan.update(self.rules.state, self.rules.site, now, self.uplink)
+        await self._refresh_plan()
+
+    async def _reload_if_changed(self) -> None:
+        # Another connection (the CLI, a portal outside the daemon) committed: re-read the site.
+        version = await self.store.run(self.store.store.data_version)
+        if version != self._data_version:
+            self._data_version = version
+            await self.rules.reload_site()
+
+    async def _refresh_plan(self) -> None:
+        """Republish the floor plan if it changed, on the current enrolments."""
+        await self._reload_if_changed()
+        if self._uplink is not None:
+            now = datetime.now(self.tz)
+            await self.floorplan.update(self.rules.state, self.rules.site, now, self._uplink)
 
     async def remote_unlock(self, door: str) -> bool:
         """Release a door on the station's order; False if there is no such door."""
@@ -322,33 +336,29 @@ class Gateway:
     async def _changed(self) -> None:
         # Occupants or thresholds changed by a station command: the rules see them at once.
         await self.rules.load()
-        now = datetime.now(self.tz)
-        await self.floorplan.update(self.rules.state, self.rules.site, now, self.uplink)
+        await self._refresh_plan()
 
     async def _ticks(self) -> None:
         last_site = time.monotonic()
-        version = await self.store.run(self.store.store.data_version)
+        self._data_version = await self.store.run(self.store.store.data_version)
         while True:
             await asyncio.sleep(self.config.rules.tick_s)
-            seen, version = version, await self.store.run(self.store.store.data_version)
-            if seen != version:
-                await self.rules.reload_site()  # enrolments made with the CLI or the portal
+            await self._reload_if_changed()
             if time.monotonic() - last_site > self.rules.config.roster_check_s:
                 await self.rules.reload_site()
                 await self.rules.save()
                 last_site = time.monotonic()
             now = datetime.now(self.tz)
             await self._apply(await self.rules.advance(Tick(now), now))
-            await self.floorplan.update(self.rules.state, self.rules.site, now, self.uplink)
+            await self._refresh_plan()
             await self.check_storage()
             if now - self._purged > timedelta(hours=1):
                 await self.purge(now)
 
     async def _apply(self, outcome: RulesOutcome) -> None:
         """Queue every alert edge the rules produced (and refresh the floor plan if any)."""
-        if outcome.alerts and self._uplink is not None:
-            now = datetime.now(self.tz)
-            await self.floorplan.update(self.rules.state, self.rules.site, now, self._uplink)
+        if outcome.alerts:
+            await self._refresh_plan()
         for alert in outcome.alerts:
             unit = alert.key.split(":")[0] if alert.kind.value == "overcrowding" else None
             await self.queue_alert(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiomqtt
@@ -70,9 +70,10 @@ class Commander:
             "status": "approved",
             "approved_by": by,
         }
+        issued = datetime.now(UTC).isoformat()
         _, reply = await self.send(site, gateway, "occupant_upsert", body, wait=wait)
         if reply is not None and reply.get("ok"):
-            self.store.decide_enrolment(site, gateway, occupant, "approved", by=by)
+            self.store.decide_enrolment(site, gateway, occupant, "approved", by=by, at=issued)
         return reply
 
     async def reject(
@@ -81,9 +82,12 @@ class Commander:
         """Reject an enrolment: the occupant is suspended at the gateway, with the reason."""
         version = self.store.next_command_version(site, gateway, occupant)
         body = {"occupant_id": occupant, "version": version, "reason": reason}
+        issued = datetime.now(UTC).isoformat()
         _, reply = await self.send(site, gateway, "occupant_revoke", body, wait=wait)
         if reply is not None and reply.get("ok"):
-            self.store.decide_enrolment(site, gateway, occupant, "rejected", by=by, reason=reason)
+            self.store.decide_enrolment(
+                site, gateway, occupant, "rejected", by=by, reason=reason, at=issued
+            )
         return reply
 
 

@@ -217,14 +217,27 @@ class StationStore:
         return int(rows[0]["command_version"])
 
     def decide_enrolment(
-        self, site: str, gateway: str, occupant: str, status: str, *, by: str, reason: str = ""
+        self,
+        site: str,
+        gateway: str,
+        occupant: str,
+        status: str,
+        *,
+        by: str,
+        reason: str = "",
+        at: str | None = None,
     ) -> None:
-        """Record the station's decision on an enrolment."""
+        """Record the station's decision on an enrolment.
+
+        Args:
+            at: when the command was issued (default now): a gateway snapshot made after it
+                already includes the decision.
+        """
         with self.db.transaction():
             self.db.execute(
                 "UPDATE enrolments SET status = ?, decided_by = ?, decided_at = ?, reason = ?"
                 " WHERE site = ? AND gateway = ? AND occupant = ?",
-                [status, by, _now(), reason, site, gateway, occupant],
+                [status, by, at or _now(), reason, site, gateway, occupant],
             )
 
     def add_reply(self, payload: dict[str, Any]) -> None:

@@ -294,7 +294,7 @@ def test_enrol_approve_open_in_the_browser(stack: SimpleNamespace, browser: Any,
         lambda d: d.find_element(By.ID, "cell-A-101").get_attribute("data-colour") == "red"
     )
     assert "door main forced open" in browser.find_element(By.ID, "cell-A-101").text
-    shot(browser, artifacts, "dashboard-forced-en.png")
+    shot(browser, artifacts, "dashboard-forced-en.png", "dashboard-forced-en.png")
     browser.find_element(By.CSS_SELECTOR, "#alert-feed li button").click()
     settle(browser, 10).until(lambda d: d.find_elements(By.ID, "no-alerts"))
     assert browser.find_element(By.ID, "cell-A-101").get_attribute("data-colour") == "yellow"
@@ -305,6 +305,7 @@ def test_enrol_approve_open_in_the_browser(stack: SimpleNamespace, browser: Any,
     assert "approved; gateway replied applied" in flash.text, flash.text
     browser.get(building)
     assert browser.find_element(By.ID, "cell-A-101").get_attribute("data-colour") == "green"
+    assert "registered 1 / capacity 2" in browser.find_element(By.ID, "cell-A-101").text
     shot(browser, artifacts, "dashboard-building-en.png")
 
     # --- the card now opens the door, and the portal shows the tenant approved -------------
@@ -321,5 +322,6 @@ def test_enrol_approve_open_in_the_browser(stack: SimpleNamespace, browser: Any,
     browser.get(f"{building}?lang=zh")
     assert "近 24 小时每小时进入人次" in browser.page_source
     assert browser.find_element(By.ID, "cell-A-101").get_attribute("data-colour") == "green"
+    assert "登记 1 / 限住 2" in browser.find_element(By.ID, "cell-A-101").text
     shot(browser, artifacts, "dashboard-building.png", "dashboard.png")
     watcher.close()

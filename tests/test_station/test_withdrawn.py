@@ -112,3 +112,20 @@ def test_the_floor_plan_applies_what_the_station_saw_after_the_snapshot(tmp_path
     consumer.handle(f"{TOPICS.root}/units", plan(0, 1, datetime.now(UTC) + timedelta(seconds=1)))
     cell = web.units(TOPICS.site, TOPICS.gateway)[0]
     assert (cell["pending"], cell["registered"], cell["colour"]) == (0, 1, "green")
+
+
+def test_a_decision_recorded_after_the_snapshot_that_includes_it_counts_once(
+    tmp_path: Path,
+) -> None:
+    # The station records an approval when the gateway's reply arrives; by then the gateway has
+    # applied it and may have published a snapshot that counts the tenant already.
+    store, station, consumer = setup(tmp_path)
+    web = WebStore(station)
+    a = store.add_occupant("A-101", "王芳", "440524188001010014", date(2026, 1, 1), None)
+    deliver(store, consumer)
+    issued = datetime.now(UTC)
+    consumer.handle(f"{TOPICS.root}/units", plan(0, 1, issued + timedelta(milliseconds=50)))
+    station.decide_enrolment(TOPICS.site, TOPICS.gateway, a.id, "approved", by="officer",
+                             at=issued.isoformat())
+    cell = web.units(TOPICS.site, TOPICS.gateway)[0]
+    assert (cell["pending"], cell["registered"], cell["colour"]) == (0, 1, "green")
