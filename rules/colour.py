@@ -63,6 +63,35 @@ class UnitStatus:
     inside: int
 
 
+@dataclass(frozen=True, slots=True)
+class Roster:
+    """Per-unit counts that depend only on the occupants and the day, so callers can cache them.
+
+    Attributes:
+        registered: approved occupants inside their tenancy, by unit.
+        pending: enrolments waiting for approval, by unit.
+        unit_of: each occupant's unit.
+    """
+
+    registered: Mapping[str, int]
+    pending: Mapping[str, int]
+    unit_of: Mapping[str, str]
+
+
+def build_roster(occupants: Iterable[Occupant], today: date) -> Roster:
+    """Count registered and pending occupants per unit (one pass)."""
+    registered: dict[str, int] = {}
+    pending: dict[str, int] = {}
+    unit_of: dict[str, str] = {}
+    for occupant in occupants:
+        unit_of[occupant.id] = occupant.unit_id
+        if _registered(occupant, today):
+            registered[occupant.unit_id] = registered.get(occupant.unit_id, 0) + 1
+        elif occupant.status is OccupantStatus.PENDING:
+            pending[occupant.unit_id] = pending.get(occupant.unit_id, 0) + 1
+    return Roster(registered, pending, unit_of)
+
+
 def unit_status(
     unit: Unit,
     occupants: Iterable[Occupant],
@@ -83,21 +112,7 @@ def unit_status(
         doors: the doors that lead to the unit (all doors of its building's gateway).
     """
     mine = [o for o in occupants if o.unit_id == unit.id]
-    today = now.date()
-    registered = sum(_registered(o, today) for o in mine)
-    pending = sum(o.status is OccupantStatus.PENDING for o in mine)
-    inside = occupancy.inside_by_unit(now).get(unit.id, [])
-    red = _red_reasons(unit, inside, episodes, doors)
-    yellow = _yellow_reasons(mine, pending, episodes, doors)
-    if red:
-        colour = Colour.RED
-    elif yellow:
-        colour = Colour.YELLOW
-    else:
-        colour = Colour.GREEN if registered else Colour.GREY
-    return UnitStatus(
-        unit.id, colour, (*red, *yellow), registered, pending, unit.capacity, len(inside)
-    )
+    return site_status({unit.id: unit}, mine, occupancy, episodes, now, doors=doors)[0]
 
 
 def site_status(
@@ -108,16 +123,43 @@ def site_status(
     now: datetime,
     *,
     doors: Iterable[str] = (),
+    roster: Roster | None = None,
 ) -> list[UnitStatus]:
-    """`unit_status` for every unit, sorted by unit id."""
-    by_unit: dict[str, list[Occupant]] = {}
-    for occupant in occupants:
-        by_unit.setdefault(occupant.unit_id, []).append(occupant)
+    """`unit_status` for every unit, sorted by unit id.
+
+    Linear in units + occupants (or units alone with a cached `roster`) + alerts + persons
+    inside: the gateway recomputes it for the station's floor plan.
+    """
+    counts = roster or build_roster(occupants, now.date())
+    inside = occupancy.inside_by_unit(now)
+    minor = _occupant_alerts(episodes, counts.unit_of)
+    recurring = set(episodes.keys(AlertKind.STRANGER_RECURRING))
     door_list = tuple(doors)
-    return [
-        unit_status(units[u], by_unit.get(u, ()), occupancy, episodes, now, doors=door_list)
-        for u in sorted(units)
+    forced = [f"door_forced:{d}" for d in door_list if episodes.is_raised(AlertKind.DOOR_FORCED, d)]
+    door_minor = [
+        f"{kind.value}:{d}"
+        for kind in _DOOR_MINOR
+        for d in door_list
+        if episodes.is_raised(kind, d)
     ]
+    result = []
+    for unit_id in sorted(units):
+        here = inside.get(unit_id, [])
+        red = _red_reasons(unit_id, here, episodes, recurring) + forced
+        pending = counts.pending.get(unit_id, 0)
+        yellow = ([f"pending:{pending}"] if pending else []) + minor.get(unit_id, []) + door_minor
+        registered = counts.registered.get(unit_id, 0)
+        if red:
+            colour = Colour.RED
+        elif yellow:
+            colour = Colour.YELLOW
+        else:
+            colour = Colour.GREEN if registered else Colour.GREY
+        result.append(UnitStatus(
+            unit_id, colour, (*red, *yellow), registered, pending, units[unit_id].capacity,
+            len(here),
+        ))
+    return result
 
 
 def worst(colours: Iterable[Colour]) -> Colour:
@@ -132,29 +174,28 @@ def _registered(occupant: Occupant, today: date) -> bool:
 
 
 def _red_reasons(
-    unit: Unit, inside: list[tuple[str, Presence]], episodes: Episodes, doors: Iterable[str]
+    unit_id: str, inside: list[tuple[str, Presence]], episodes: Episodes, recurring: set[str]
 ) -> list[str]:
     reasons = []
-    if episodes.is_raised(AlertKind.OVERCROWDING, unit.id):
+    if episodes.is_raised(AlertKind.OVERCROWDING, unit_id):
         reasons.append("overcrowding")
-    if episodes.is_raised(AlertKind.OVERCROWDING, f"{unit.id}:approved"):
+    if episodes.is_raised(AlertKind.OVERCROWDING, f"{unit_id}:approved"):
         reasons.append("over_capacity")
-    recurring = set(episodes.keys(AlertKind.STRANGER_RECURRING))
     suspects = [k for k, _ in inside if is_stranger(k) and k.split(":", 1)[1] in recurring]
     if suspects:
         reasons.append(f"unregistered_resident:{len(suspects)}")
-    reasons += [f"door_forced:{d}" for d in doors if episodes.is_raised(AlertKind.DOOR_FORCED, d)]
     return reasons
 
 
-def _yellow_reasons(
-    occupants: list[Occupant], pending: int, episodes: Episodes, doors: Iterable[str]
-) -> list[str]:
-    reasons = [f"pending:{pending}"] if pending else []
+def _occupant_alerts(episodes: Episodes, unit_of: Mapping[str, str]) -> dict[str, list[str]]:
+    # Occupant-keyed minor alerts, counted per unit in a fixed order of kinds.
+    reasons: dict[str, list[str]] = {}
     for kind in _OCCUPANT_MINOR:
-        count = sum(episodes.is_raised(kind, o.id) for o in occupants)
-        if count:
-            reasons.append(f"{kind.value}:{count}")
-    for kind in _DOOR_MINOR:
-        reasons += [f"{kind.value}:{d}" for d in doors if episodes.is_raised(kind, d)]
+        per_unit: dict[str, int] = {}
+        for occupant_id in episodes.keys(kind):
+            unit_id = unit_of.get(occupant_id)
+            if unit_id is not None:
+                per_unit[unit_id] = per_unit.get(unit_id, 0) + 1
+        for unit_id, count in per_unit.items():
+            reasons.setdefault(unit_id, []).append(f"{kind.value}:{count}")
     return reasons
