@@ -443,17 +443,30 @@ def _check_denials(state: RulesState, ctx: StepContext, config: RulesConfig) -> 
 def _check_overcrowding(
     state: RulesState, ctx: StepContext, config: RulesConfig, site: Site
 ) -> None:
-    by_unit = state.occupancy.inside_by_unit(ctx.now)
     night = config.night.contains(ctx.now)
     raised = {k for k in ctx.episodes.keys(AlertKind.OVERCROWDING) if not k.endswith(ROSTER)}
-    for unit_id in sorted(set(by_unit) | raised):
+    if not night and not raised:
+        return  # the condition is false for every unit and none is raised: no edge to report
+    inside = state.occupancy.inside_counts(ctx.now)
+
+    def condition(unit_id: str) -> bool:
+        unit = site.units.get(unit_id)
+        return night and unit is not None and inside.get(unit_id, 0) > unit.capacity
+
+    # Only a unit whose condition differs from its episode yields an alert: build the counts
+    # and evidence for those alone (this runs on every step, over every unit with someone in).
+    edges = [
+        u for u in set(inside) | raised
+        if condition(u) != ctx.episodes.is_raised(AlertKind.OVERCROWDING, u)
+    ]  # fmt: skip
+    by_unit = state.occupancy.inside_by_unit(ctx.now) if edges else {}
+    for unit_id in sorted(edges):
         unit = site.units.get(unit_id)
         persons = sorted(by_unit.get(unit_id, []), key=lambda kp: (kp[1].at, kp[0]))
         capacity = unit.capacity if unit is not None else len(persons)
         evidence = tuple(p.event_id for _, p in persons if p.event_id is not None)
         counts = {"inside": len(persons), "capacity": capacity}
-        condition = night and unit is not None and len(persons) > capacity
-        ctx.signal(AlertKind.OVERCROWDING, unit_id, condition, counts, evidence)
+        ctx.signal(AlertKind.OVERCROWDING, unit_id, condition(unit_id), counts, evidence)
 
 
 def _check_building(state: RulesState, ctx: StepContext, config: RulesConfig) -> None:

@@ -127,6 +127,17 @@ class OccupancyState:
                 units.setdefault(unit, []).append((key, presence))
         return units
 
+    def inside_counts(self, now: datetime) -> dict[str, int]:
+        """How many persons inside count against each unit at `now` (`inside_by_unit`, sized)."""
+        counts: dict[str, int] = {}
+        inside = Side.INSIDE
+        for presence in self.persons.values():
+            if presence.side is inside:
+                unit = presence.unit_id
+                if unit is not None and (presence.unit_until is None or now < presence.unit_until):
+                    counts[unit] = counts.get(unit, 0) + 1
+        return counts
+
     def _inside(self) -> Iterator[tuple[str, Presence]]:
         return ((k, p) for k, p in self.persons.items() if p.side is Side.INSIDE)
 
@@ -240,10 +251,10 @@ def _adopt_strangers(
         return {}
     adopted: dict[str, Presence] = {}
     for entry in state.recent:
-        if passage.at - entry.at > window:
+        if not is_stranger(entry.key) or entry.door != passage.door:
             continue
         presence = state.persons.get(entry.key)
-        if entry.door != passage.door or not is_stranger(entry.key) or presence is None:
+        if presence is None or passage.at - entry.at > window:
             continue
         if presence.side is Side.INSIDE and presence.unit_at(passage.at) is None:
             until = night.end_after(entry.at)
