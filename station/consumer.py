@@ -131,8 +131,8 @@ class StationConsumer:
                 self.store.add_alert(payload)
             elif kind == "enrolment/request":
                 self.store.add_enrolment(payload)
-            elif kind == "enrolment/withdrawn":
-                self.store.withdraw_enrolment(payload)
+            elif kind == "occupant/status":
+                self.store.occupant_status(payload)
             elif kind.startswith("reply/"):
                 self.store.add_reply(payload)
         except KeyError as err:

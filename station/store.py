@@ -176,15 +176,29 @@ class StationStore:
                 row,
             )
 
-    def withdraw_enrolment(self, payload: dict[str, Any]) -> None:
-        """Drop a pending enrolment the gateway withdrew (a decided one stays as decided)."""
+    def occupant_status(self, payload: dict[str, Any]) -> None:
+        """Apply a status change the gateway made (``occupant/status``) to the enrolment record.
+
+        A withdrawn or locally approved enrolment leaves the queue (dated by the gateway, so the
+        floor plan does not count it twice); a suspension or move-out updates the record.
+        """
+        when = _utc(payload["ts"])
+        key = [payload["site"], payload["gateway"], payload["occupant"]]
+        status = payload["status"]
+        where = " WHERE site = ? AND gateway = ? AND occupant = ?"
         with self.db.transaction():
-            self.db.execute(
-                "UPDATE enrolments SET status = 'withdrawn', reason = ?, decided_at = ?"
-                " WHERE site = ? AND gateway = ? AND occupant = ? AND status = 'pending'",
-                [payload["reason"], _now(), payload["site"], payload["gateway"],
-                 payload["occupant"]],
-            )
+            if status in {"withdrawn", "approved"}:
+                self.db.execute(
+                    "UPDATE enrolments SET status = ?, reason = ?, decided_by = ?, decided_at = ?"
+                    + where + " AND status = 'pending'",
+                    [status, payload.get("reason"), "gateway:" + str(payload.get("by") or ""),
+                     when, *key],
+                )
+            elif status in {"suspended", "moved_out"}:
+                self.db.execute(
+                    "UPDATE enrolments SET status = ?" + where + " AND status != 'withdrawn'",
+                    [status, *key],
+                )
 
     def enrolments(self, status: str | None = "pending") -> list[dict[str, Any]]:
         """Enrolments, by default those waiting for a decision, oldest first."""
@@ -308,3 +322,8 @@ class StationStore:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _utc(rfc3339: str) -> str:
+    # Gateway times end in "Z"; stored decision times are isoformat "+00:00" like `_now`.
+    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).astimezone(UTC).isoformat()

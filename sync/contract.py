@@ -27,7 +27,7 @@ SCHEMA_ENROLMENT = "doorgate.enrolment.request/1"
 SCHEMA_DOOR = "doorgate.event.door/1"
 SCHEMA_ALERT = "doorgate.alert/1"
 SCHEMA_UNITS = "doorgate.units/1"
-SCHEMA_WITHDRAWN = "doorgate.enrolment.withdrawn/1"
+SCHEMA_OCCUPANT_STATUS = "doorgate.occupant.status/1"
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -203,8 +203,24 @@ def units_payload(units: list[dict[str, Any]], topics: Topics) -> dict[str, Any]
     return payload
 
 
-def withdrawn_payload(occupant: Occupant, reason: str, topics: Topics) -> dict[str, Any]:
-    """The ``enrolment/withdrawn`` payload: a pending enrolment the station should drop."""
-    payload = envelope(SCHEMA_WITHDRAWN, new_event_id(), datetime.now(UTC), topics)
-    payload.update(occupant=occupant.id, unit=occupant.unit_id, reason=reason)
+def occupant_status_payload(
+    occupant: Occupant,
+    status: str,
+    topics: Topics,
+    *,
+    reason: str | None = None,
+    by: str | None = None,
+) -> dict[str, Any]:
+    """The ``occupant/status`` payload: a status change made at the gateway.
+
+    ``approved`` (approved locally), ``suspended``, ``moved_out`` (走注销: departures reach the
+    station), ``withdrawn`` (a pending enrolment dropped before the station decided, with
+    `reason` ``rejected_by_landlord`` or ``moved_out``). Occupant id and unit only.
+    """
+    payload = envelope(SCHEMA_OCCUPANT_STATUS, new_event_id(), datetime.now(UTC), topics)
+    payload.update(occupant=occupant.id, unit=occupant.unit_id, status=status)
+    if reason is not None:
+        payload["reason"] = reason
+    if by is not None:
+        payload["by"] = by
     return payload

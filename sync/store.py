@@ -40,7 +40,7 @@ from rules.model import (
     OccupantStatus,
     Unit,
 )
-from sync.contract import AccessRecord, Topics, dumps, enrolment_payload, withdrawn_payload
+from sync.contract import AccessRecord, Topics, dumps, enrolment_payload, occupant_status_payload
 from sync.errors import NotFound, StoreError, StoreFull, ValidationError
 from sync.migrations import migrate
 
@@ -276,7 +276,7 @@ class Store:
         """Delete a pending (self-declared) occupant with anything bound to them.
 
         The station forgets the enrolment too: its request is dropped from the outbox if it has
-        not left yet, otherwise an ``enrolment/withdrawn`` follows it.
+        not left yet, otherwise an ``occupant/status`` ``withdrawn`` follows it.
 
         Raises:
             NotFound: no such occupant.
@@ -297,17 +297,29 @@ class Store:
             " AND json_extract(payload, '$.occupant') = ?",
             [occupant.id],
         ).rowcount
-        if not unsent and self.topics is not None:
-            message = withdrawn_payload(occupant, reason, self.topics)
-            self._enqueue(db, message["id"], "enrolment/withdrawn", dumps(message))
+        if not unsent:
+            self._announce(db, occupant, "withdrawn", reason=reason)
+
+    def _announce(
+        self, db: Database, occupant: Occupant, status: str, **extra: str | None
+    ) -> None:
+        # Status changes made here reach the station with the events, in the same transaction.
+        if self.topics is not None:
+            message = occupant_status_payload(occupant, status, self.topics, **extra)
+            self._enqueue(db, message["id"], "occupant/status", dumps(message))
 
     def _set_status(self, occupant_id: str, status: OccupantStatus, **extra: str) -> Occupant:
+        before = self.get_occupant(occupant_id)
         fields: dict[str, Any] = {"status": status.value, "updated": _now(), **extra}
         if "approved_by" in extra:
             fields["approved_at"] = fields["updated"]
         with self.transaction() as db:
             db.execute("UPDATE occupants SET version = version + 1 WHERE id = ?", [occupant_id])
             db.table("occupants").update(occupant_id, fields)
+            # A pending tenant moving out is announced as withdrawn by `move_out`.
+            withdrawn = before.status is OccupantStatus.PENDING and status.value == "moved_out"
+            if before.status is not status and not withdrawn:
+                self._announce(db, before, status.value, by=extra.get("approved_by"))
         return self.get_occupant(occupant_id)
 
     # --- changes from the station (signed commands) -------------------------------------

@@ -1,4 +1,6 @@
-"""Enrolments withdrawn at the gateway leave the station's queue; the floor plan stays true.
+"""Status changes made at the gateway reach the station; the floor plan stays true.
+
+Withdrawn enrolments leave the queue, local approvals are recorded, departures (走注销) too.
 
 The gateway's outbox rows are handed to the station consumer as the broker would deliver them
 (topic and payload bytes), so the whole path below the broker runs for real.
@@ -53,11 +55,11 @@ def test_a_sent_enrolment_is_withdrawn_when_the_landlord_rejects_or_moves_out(
     store.reject_declaration(a.id)
     store.move_out(b.id)
     rows = store.outbox_batch(10)
-    validator = jsonschema.Draft202012Validator(load_schema("enrolment_withdrawn"))
+    validator = jsonschema.Draft202012Validator(load_schema("occupant_status"))
     for row in rows:
         validator.validate(json.loads(row.payload))
         assert "王" not in row.payload and "440524" not in row.payload
-    assert deliver(store, consumer) == ["enrolment/withdrawn", "enrolment/withdrawn"]
+    assert deliver(store, consumer) == ["occupant/status", "occupant/status"]
     assert station.enrolments() == []
     reasons = {e["occupant"]: (e["status"], e["reason"]) for e in station.enrolments(None)}
     assert reasons == {
@@ -129,3 +131,17 @@ def test_a_decision_recorded_after_the_snapshot_that_includes_it_counts_once(
                              at=issued.isoformat())
     cell = web.units(TOPICS.site, TOPICS.gateway)[0]
     assert (cell["pending"], cell["registered"], cell["colour"]) == (0, 1, "green")
+
+
+def test_local_approval_and_departure_reach_the_station(tmp_path: Path) -> None:
+    store, station, consumer = setup(tmp_path)
+    a = store.add_occupant("A-101", "王芳", "440524188001010014", date(2026, 1, 1), None)
+    deliver(store, consumer)
+    store.approve(a.id, by="li")
+    assert deliver(store, consumer) == ["occupant/status"]
+    record = station.enrolments(None)[0]
+    assert (record["status"], record["decided_by"]) == ("approved", "gateway:li")
+    assert station.enrolments() == []  # out of the approval queue
+    store.move_out(a.id)
+    assert deliver(store, consumer) == ["occupant/status"]
+    assert station.enrolments(None)[0]["status"] == "moved_out"

@@ -111,7 +111,7 @@ def test_asyncapi_document_names_every_schema_and_topic() -> None:
         jsonschema.Draft202012Validator.check_schema(json.loads(folder.joinpath(name).read_text("utf-8")))
     addresses = {c["address"].split("{gateway}/")[1] for c in doc["channels"].values()}
     assert addresses == {"status", "units", "event/access", "event/door", "alert/{kind}", "enrolment/request",
-                         "enrolment/withdrawn",
+                         "occupant/status",
                          "cmd/{name}", "reply/{commandId}"}
     for op in doc["operations"].values():
         assert op["channel"]["$ref"].removeprefix("#/channels/") in doc["channels"]

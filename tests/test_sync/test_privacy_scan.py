@@ -13,8 +13,13 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.floorplan import unit_rows
+from rules.alerts import Episodes
+from rules.colour import site_status
+from rules.engine import Site
 from rules.identity import check_character, mask_uid
 from rules.model import CredentialKind, Unit
+from rules.occupancy import OccupancyState
 from sync.commands import Reply, reply_payload
 from sync.contract import (
     AccessRecord,
@@ -24,6 +29,7 @@ from sync.contract import (
     door_payload,
     dumps,
     new_event_id,
+    units_payload,
 )
 from sync.faces import add_template
 from sync.store import Store
@@ -75,6 +81,16 @@ def test_no_builder_leaks_identifiers(tmp_path_factory, number: str, uid: bytes,
         *(row.payload for row in store.outbox_batch(100)),  # the enrolment request
     ]
     assert len(payloads) == 5
+    # The floor plan and the status changes made here (local approval, move-out).
+    site = Site(units={"A-101": store.get_unit("A-101")}, occupants={occupant.id: occupant})
+    statuses = site_status(site.units, site.occupants.values(), OccupancyState(), Episodes(), now)
+    payloads.append(dumps(units_payload(unit_rows(statuses, site), TOPICS)))
+    before = {row.seq for row in store.outbox_batch(100)}
+    store.approve(occupant.id, by="li")
+    store.move_out(occupant.id)
+    changes = [row.payload for row in store.outbox_batch(100) if row.seq not in before]
+    assert [json.loads(c)["status"] for c in changes] == ["approved", "moved_out"]
+    payloads += changes
     secrets = [number, number[6:14], uid.hex(), name if len(name) > 1 else "\x00"]
     secrets += [name[1:]] if len(name) > 2 else []
     assert_clean(payloads, secrets, template)
