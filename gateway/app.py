@@ -37,7 +37,7 @@ from gateway.metrics import Metrics, serve_metrics
 from gateway.portal.taps import TapHub
 from gateway.rules_runtime import RulesRuntime
 from gateway.sdnotify import notify, watchdog_interval
-from rules.colour import UnitStatus, site_status
+from rules.colour import UnitStatus
 from rules.events import DoorAction, Tick
 from rules.events import DoorEvent as RulesDoorEvent
 from rules.events import Event as RulesEvent
@@ -254,19 +254,14 @@ class Gateway:
 
     def unit_statuses(self) -> dict[str, UnitStatus]:
         """Every unit's colour and reasons from the live rules state (the portal shows them)."""
-        return {
-            s.unit: s
-            for s in site_status(
-                self.rules.site.units, self.rules.site.occupants.values(),
-                self.rules.state.occupancy, self.rules.state.episodes, datetime.now(self.tz),
-                doors=[d.name for d in self.config.doors],
-            )
-        }
+        now = datetime.now(self.tz)
+        return {s.unit: s for s in self.floorplan.statuses(self.rules.state, self.rules.site, now)}
 
     async def reload_site(self) -> None:
         """Let the rules see enrolment changes made outside the daemon at once."""
+        self._data_version = await self.store.run(self.store.store.data_version)
         await self.rules.reload_site()
-        await self._refresh_plan()
+        await self._publish_plan()
 
     async def _reload_if_changed(self) -> None:
         # Another connection (the CLI, a portal outside the daemon) committed: re-read the site.
@@ -275,9 +270,8 @@ class Gateway:
             self._data_version = version
             await self.rules.reload_site()
 
-    async def _refresh_plan(self) -> None:
-        """Republish the floor plan if it changed, on the current enrolments."""
-        await self._reload_if_changed()
+    async def _publish_plan(self) -> None:
+        """Republish the floor plan if it changed."""
         if self._uplink is not None:
             now = datetime.now(self.tz)
             await self.floorplan.update(self.rules.state, self.rules.site, now, self._uplink)
@@ -336,7 +330,7 @@ class Gateway:
     async def _changed(self) -> None:
         # Occupants or thresholds changed by a station command: the rules see them at once.
         await self.rules.load()
-        await self._refresh_plan()
+        await self._publish_plan()
 
     async def _ticks(self) -> None:
         last_site = time.monotonic()
@@ -350,7 +344,7 @@ class Gateway:
                 last_site = time.monotonic()
             now = datetime.now(self.tz)
             await self._apply(await self.rules.advance(Tick(now), now))
-            await self._refresh_plan()
+            await self._publish_plan()
             await self.check_storage()
             if now - self._purged > timedelta(hours=1):
                 await self.purge(now)
@@ -358,7 +352,8 @@ class Gateway:
     async def _apply(self, outcome: RulesOutcome) -> None:
         """Queue every alert edge the rules produced (and refresh the floor plan if any)."""
         if outcome.alerts:
-            await self._refresh_plan()
+            await self._reload_if_changed()  # the plan must not show a stale roster
+            await self._publish_plan()
         for alert in outcome.alerts:
             unit = alert.key.split(":")[0] if alert.kind.value == "overcrowding" else None
             await self.queue_alert(

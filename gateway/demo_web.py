@@ -7,11 +7,11 @@ sign-ins. `--forever` keeps them open to click through.
 from __future__ import annotations
 
 import asyncio
-import socket
 from dataclasses import dataclass
 
 from rich.console import Console
 
+from gateway.broker import free_port
 from rules.i18n import add_messages, t
 from station.commands import Commander
 from station.store import StationStore
@@ -33,13 +33,6 @@ add_messages({
         "en": "(add --forever to keep the pages open after the script)",
     },
 })
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True, slots=True)

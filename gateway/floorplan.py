@@ -17,6 +17,7 @@ from typing import Any
 
 from rules.colour import Roster, UnitStatus, build_roster, site_status
 from rules.engine import RulesState, Site
+from rules.occupancy import Side
 from sync.contract import Topics, dumps, units_payload
 from sync.uplink import Uplink
 
@@ -59,14 +60,20 @@ class FloorPlan:
         self._counts: frozenset[tuple[str, str | None]] | None = None
         self._published_at = float("-inf")
         self._roster: tuple[tuple[int, date], Roster] | None = None
-        self.published = 0
+
+    def statuses(self, state: RulesState, site: Site, now: datetime) -> list[UnitStatus]:
+        """Every unit's colour now (the portal's view; the roster counts are reused)."""
+        return site_status(
+            site.units, (), state.occupancy, state.episodes, now,
+            doors=self.doors, roster=self._roster_for(site, now.date()),
+        )
 
     async def update(self, state: RulesState, site: Site, now: datetime, uplink: Uplink) -> bool:
         """Recompute and hand to the uplink if anything changed; True when it did."""
         urgent = (id(site), state.episodes.active, now.date(), now.hour)
         counts = frozenset(
             (k, p.unit_at(now)) for k, p in state.occupancy.persons.items()
-            if p.side.value == "inside"
+            if p.side is Side.INSIDE
         )
         if urgent == self._urgent and counts == self._counts:
             return False
@@ -74,17 +81,12 @@ class FloorPlan:
             return False
         self._urgent, self._counts = urgent, counts
         self._published_at = time.monotonic()
-        roster = await asyncio.to_thread(self._roster_for, site, now.date())
 
         def build() -> str:
-            statuses = site_status(
-                site.units, (), state.occupancy, state.episodes, now,
-                doors=self.doors, roster=roster,
-            )
-            return dumps(units_payload(unit_rows(statuses, site), self.topics))
+            rows = unit_rows(self.statuses(state, site, now), site)
+            return dumps(units_payload(rows, self.topics))
 
         uplink.set_retained(self.topics.units, await asyncio.to_thread(build))
-        self.published += 1
         return True
 
     def _roster_for(self, site: Site, today: date) -> Roster:
