@@ -33,6 +33,8 @@ class Colour(enum.StrEnum):
 
 
 _RANK = {Colour.GREY: 0, Colour.GREEN: 1, Colour.YELLOW: 2, Colour.RED: 3}
+#: Reason codes (before any ``:detail``) that make a unit red; every other reason is yellow.
+RED_REASONS = frozenset({"overcrowding", "over_capacity", "unregistered_resident", "door_forced"})
 #: Occupant-keyed alerts that make the occupant's unit yellow.
 _OCCUPANT_MINOR = (AlertKind.VACANCY, AlertKind.TENANCY_EXPIRING, AlertKind.APPROVAL_OVERDUE)
 #: Door-keyed alerts: forced turns every unit behind the door red, the others yellow.

@@ -182,7 +182,7 @@ class StationStore:
         A withdrawn or locally approved enrolment leaves the queue (dated by the gateway, so the
         floor plan does not count it twice); a suspension or move-out updates the record.
         """
-        when = _utc(payload["ts"])
+        when = utc_iso(payload["ts"])
         key = [payload["site"], payload["gateway"], payload["occupant"]]
         status = payload["status"]
         where = " WHERE site = ? AND gateway = ? AND occupant = ?"
@@ -302,28 +302,26 @@ class StationStore:
                 row,
             )
 
-    def floor_plan_received(self, site: str, gateway: str) -> str | None:
-        """When the gateway made its latest snapshot (RFC 3339), or None."""
+    def floor_plan_at(self, site: str, gateway: str) -> tuple[str, list[dict[str, Any]]] | None:
+        """When the gateway made its latest snapshot (as `utc_iso`) and its units, or None."""
         rows = self.db.query(
-            "SELECT ts FROM floor_plans WHERE site = ? AND gateway = ?", [site, gateway]
-        )
-        return str(rows[0]["ts"]) if rows else None
-
-    def floor_plan(self, site: str, gateway: str) -> list[dict[str, Any]] | None:
-        """The units of a gateway's latest snapshot, or None if it never sent one."""
-        rows = self.db.query(
-            "SELECT payload FROM floor_plans WHERE site = ? AND gateway = ?", [site, gateway]
+            "SELECT ts, payload FROM floor_plans WHERE site = ? AND gateway = ?", [site, gateway]
         )
         if not rows:
             return None
         units: list[dict[str, Any]] = json.loads(rows[0]["payload"]).get("units", [])
-        return units
+        return utc_iso(rows[0]["ts"]), units
+
+    def floor_plan(self, site: str, gateway: str) -> list[dict[str, Any]] | None:
+        """The units of a gateway's latest snapshot, or None if it never sent one."""
+        plan = self.floor_plan_at(site, gateway)
+        return None if plan is None else plan[1]
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _utc(rfc3339: str) -> str:
-    # Gateway times end in "Z"; stored decision times are isoformat "+00:00" like `_now`.
+def utc_iso(rfc3339: str) -> str:
+    """A gateway's RFC 3339 time (``…Z``) as the station stores its own (isoformat, +00:00)."""
     return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).astimezone(UTC).isoformat()

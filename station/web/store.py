@@ -15,6 +15,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from rules.colour import RED_REASONS
 from rules.identity import InvalidIdNumber, mask_id_number, normalise_id_number
 from station.store import StationStore
 from sync.webauth import ROLES, hash_password, new_token, token_digest, verify_password
@@ -147,7 +148,7 @@ class WebStore:
         alerts = Counter((a["site"], a["gateway"]) for a in open_alerts)
         pending = Counter((e["site"], e["gateway"]) for e in self.station.enrolments())
         plans = self._plan_colours()
-        serious = {(a["site"], a["gateway"]) for a in open_alerts if a["kind"] in _RED_REASONS}
+        serious = {(a["site"], a["gateway"]) for a in open_alerts if a["kind"] in _SERIOUS_ALERTS}
         result = []
         for r in rows:
             key = (r["site"], r["gateway"])
@@ -181,21 +182,24 @@ class WebStore:
         )
         return [json.loads(r["payload"]) for r in rows]
 
-    def units(self, site: str, gateway: str) -> list[dict[str, Any]]:
+    def units(
+        self, site: str, gateway: str, events: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
         """One row per unit: the gateway's floor plan merged with what the station knows.
 
         The gateway's retained ``units`` snapshot gives capacity, counts, colour and reasons.
         The station adds what it decided or saw more recently: enrolments still waiting here
         (yellow), and alerts nobody has acknowledged yet (red: a door forced open stays red
-        after it closes until someone at the station looks at it).
+        after it closes until someone at the station looks at it). `events`: the gateway's
+        access events of at least the last day, when the caller has them already.
         """
-        plan = {u["unit"]: u for u in self.station.floor_plan(site, gateway) or []}
-        plan_ts = self.station.floor_plan_received(site, gateway)
+        plan_ts, units = self.station.floor_plan_at(site, gateway) or (None, [])
+        plan = {u["unit"]: u for u in units}
         enrolments = [
             e for e in self.station.enrolments(None)
             if (e["site"], e["gateway"]) == (site, gateway) and e["unit"]
         ]
-        events = self.access_events(site, gateway, days=1)
+        events = _last_day(events) if events is not None else self.access_events(site, gateway, 1)
         alerts = [
             a for a in self.station.open_alerts() if (a["site"], a["gateway"]) == (site, gateway)
         ]
@@ -218,31 +222,38 @@ class WebStore:
             result.append(row)
         return result
 
-    def floors(self, site: str, gateway: str) -> list[tuple[int | None, list[dict[str, Any]]]]:
+    def floors(
+        self, site: str, gateway: str, events: list[dict[str, Any]] | None = None
+    ) -> list[tuple[int | None, list[dict[str, Any]]]]:
         """The units grouped by floor, top floor first (unknown floors last)."""
         by_floor: dict[int | None, list[dict[str, Any]]] = {}
-        for unit in self.units(site, gateway):
+        for unit in self.units(site, gateway, events):
             by_floor.setdefault(unit["floor"], []).append(unit)
         known = sorted((f for f in by_floor if f is not None), reverse=True)
         order: list[int | None] = [*known, *([None] if None in by_floor else [])]
         return [(f, by_floor[f]) for f in order]
 
-    def entries_per_hour(self, site: str, gateway: str) -> list[tuple[str, int]]:
+    def entries_per_hour(
+        self, site: str, gateway: str, events: list[dict[str, Any]] | None = None
+    ) -> list[tuple[str, int]]:
         """Allowed entries in each of the last 24 hours (label ``HH``, count)."""
         now = _now().replace(minute=0, second=0, microsecond=0)
         hours = [now - timedelta(hours=h) for h in range(23, -1, -1)]
         counts: Counter[str] = Counter()
-        for event in self.access_events(site, gateway, days=1):
+        recent = _last_day(events) if events is not None else self.access_events(site, gateway, 1)
+        for event in recent:
             if event.get("decision") == "allow" and event.get("direction") == "in":
                 counts[event["ts"][:13]] += 1
         return [(h.strftime("%H"), counts[h.strftime("%Y-%m-%dT%H")]) for h in hours]
 
-    def occupancy_per_day(self, site: str, gateway: str) -> list[tuple[str, int]]:
+    def occupancy_per_day(
+        self, site: str, gateway: str, events: list[dict[str, Any]] | None = None
+    ) -> list[tuple[str, int]]:
         """Distinct occupants let in on each of the last 30 days (label ``MM-DD``, count)."""
         today = _now().date()
         days = [today - timedelta(days=d) for d in range(29, -1, -1)]
         seen: dict[str, set[str]] = {}
-        for event in self.access_events(site, gateway, days=30):
+        for event in events if events is not None else self.access_events(site, gateway, 30):
             if event.get("decision") == "allow" and event.get("occupant"):
                 seen.setdefault(event["ts"][:10], set()).add(event["occupant"])
         return [(d.strftime("%m-%d"), len(seen.get(d.isoformat(), set()))) for d in days]
@@ -285,6 +296,11 @@ class WebStore:
         return [a for a in reversed(self.station.open_alerts()) if a["ts"] > after]
 
 
+def _last_day(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    since = (_now() - timedelta(days=1)).isoformat()
+    return [e for e in events if e["ts"] >= since]
+
+
 def _merge(
     unit: str,
     plan: dict[str, Any] | None,
@@ -302,7 +318,7 @@ def _merge(
         registered = sum(e["status"] == "approved" for e in enrolments)
         base: dict[str, Any] = {}
     else:
-        since = _as_utc(plan_ts)
+        since = plan_ts
         newer = [e for e in enrolments if (e.get("decided_at") or "") > since]
         approved_since = sum(e["status"] == "approved" for e in newer)
         decided_since = sum(e["status"] in {"approved", "rejected", "withdrawn"} for e in newer)
@@ -311,7 +327,7 @@ def _merge(
         registered = int(plan.get("registered", 0)) + approved_since
         base = plan
     reasons = [r for r in base.get("reasons", []) if not r.startswith("pending:")]
-    red = [r for r in reasons if r.split(":")[0] in _RED_REASONS]
+    red = [r for r in reasons if r.split(":")[0] in RED_REASONS]
     red += [f"alert:{a['kind']}" for a in alerts]
     red += [f"door_forced:{d}" for d in forced_doors if f"door_forced:{d}" not in red]
     yellow = [r for r in reasons if r not in red] + ([f"pending:{pending}"] if pending else [])
@@ -330,12 +346,8 @@ def _merge(
     }
 
 
-def _as_utc(rfc3339: str) -> str:
-    # Snapshot times end in "Z"; the station's own decision times are isoformat "+00:00".
-    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).astimezone(UTC).isoformat()
-
-
-_RED_REASONS = {"overcrowding", "over_capacity", "unregistered_resident", "door_forced"}
+#: Alerts that turn a whole building red on the buildings list until acknowledged.
+_SERIOUS_ALERTS = {"overcrowding", "door_forced"}
 
 
 def _inside(events: list[dict[str, Any]], since: datetime) -> dict[str, set[str]]:
