@@ -248,12 +248,11 @@ class Store:
                 f"unit {unit.id} holds at most {unit.capacity} persons and already has "
                 f"{approved} approved: approving {occupant.name} would overcrowd it"
             )
-        return self._set_status(occupant_id, OccupantStatus.APPROVED, approved_by=by)
+        return self._set_status(occupant, OccupantStatus.APPROVED, approved_by=by)
 
     def set_status(self, occupant_id: str, status: OccupantStatus) -> Occupant:
         """Suspend or reinstate an occupant (moving out goes through `move_out`)."""
-        self.get_occupant(occupant_id)
-        return self._set_status(occupant_id, status)
+        return self._set_status(self.get_occupant(occupant_id), status)
 
     def move_out(self, occupant_id: str) -> Occupant:
         """Mark an occupant moved out: cards revoked and face templates deleted at once.
@@ -270,7 +269,7 @@ class Store:
             db.execute("DELETE FROM face_templates WHERE occupant_id = ?", [occupant_id])
             if occupant.status is OccupantStatus.PENDING:
                 self._withdraw(db, occupant, "moved_out")
-            return self._set_status(occupant_id, OccupantStatus.MOVED_OUT)
+            return self._set_status(occupant, OccupantStatus.MOVED_OUT)
 
     def reject_declaration(self, occupant_id: str) -> None:
         """Delete a pending (self-declared) occupant with anything bound to them.
@@ -308,8 +307,8 @@ class Store:
             message = occupant_status_payload(occupant, status, self.topics, **extra)
             self._enqueue(db, message["id"], "occupant/status", dumps(message))
 
-    def _set_status(self, occupant_id: str, status: OccupantStatus, **extra: str) -> Occupant:
-        before = self.get_occupant(occupant_id)
+    def _set_status(self, before: Occupant, status: OccupantStatus, **extra: str) -> Occupant:
+        occupant_id = before.id
         fields: dict[str, Any] = {"status": status.value, "updated": _now(), **extra}
         if "approved_by" in extra:
             fields["approved_at"] = fields["updated"]
