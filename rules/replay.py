@@ -678,16 +678,6 @@ class Replayer:
         self.state = RulesState()
         self.world = _World(config or RulesConfig())
 
-    @property
-    def site(self) -> Site:
-        """Units and occupants as declared so far."""
-        return self.world.site
-
-    @property
-    def config(self) -> RulesConfig:
-        """Thresholds and doors as configured so far."""
-        return self.world.config
-
     def feed(self, text: str | bytes, line: int) -> list[dict[str, Any]]:
         """Apply one line; return its outputs (decisions, alerts, clears) as JSON-ready dicts.
 
@@ -866,15 +856,11 @@ def _decision(decision: Decision, now: datetime) -> dict[str, Any]:
 
 
 def _alert(world: _World, alert: Alert, now: datetime) -> dict[str, Any]:
-    body: dict[str, Any] = {"kind": alert.kind.value, "key": alert.key}
-    counts = dict(alert.counts)
-    key = alert.key
+    key, counts = alert.key, dict(alert.counts)
     if alert.kind is AlertKind.REPEATED_DENIAL:
-        key = body["key"] = _credential_alias(world, alert.key)
+        key = _credential_alias(world, key)  # the rules' key may hold a hash: never printed
     subject, count, limit = _ALERT_VIEWS[alert.kind](world, key, counts)
-    if alert.kind is AlertKind.REPEATED_DENIAL:
-        subject = {"credential": key, **subject}
-    body.update(subject)
+    body: dict[str, Any] = {"kind": alert.kind.value, "key": key, **subject}
     if count is not None:
         body["count"] = count
     if limit is not None:
@@ -944,21 +930,21 @@ def _view_held(world: _World, key: str, counts: dict[str, int]) -> View:
 
 
 def _view_denial(world: _World, key: str, counts: dict[str, int]) -> View:
+    """`key` is already a printable alias; a declared credential names its current holder."""
+    subject: dict[str, Any] = {"credential": key}
     number = key.removeprefix("credential:")
-    occupant = None
-    if number != key:
-        for card, credential_id in world.credential_ids.items():
-            if str(credential_id) == number:
-                occupant = world.faces.get(card.removeprefix("face:")) or _card_holder(world, card)
-    subject = {"occupant": occupant} if occupant is not None else {}
+    for credential, credential_id in world.credential_ids.items():
+        if str(credential_id) == number:
+            kind, _, value = credential.partition(":")
+            holder = (
+                world.faces.get(value)
+                if kind == "face"
+                else world.cards.get((CredentialKind(kind), value))
+            )
+            if holder is not None:
+                subject["occupant"] = holder
+            break
     return subject, counts.get("denials"), world.config.denial_threshold
-
-
-def _card_holder(world: _World, card: str) -> str | None:
-    kind, _, value = card.partition(":")
-    if kind not in ("ic", "idcard"):
-        return None
-    return world.cards.get((CredentialKind(kind), value))
 
 
 def _view_tenancy(world: _World, key: str, counts: dict[str, int]) -> View:
