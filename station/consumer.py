@@ -147,15 +147,13 @@ class StationConsumer:
             self.rejected += 1
             logger.warning("station: rejected message: %s", err)
             return
-        if kind == "status":
-            self.store.set_status(payload)
-            is_new = True
-        elif kind == "units":
+        if kind in {"status", "units"}:  # retained state, kept as the latest, not as events
+            keep = self.store.set_status if kind == "status" else self.store.set_floor_plan
             try:
-                self.store.set_floor_plan(payload)
+                keep(payload)
             except KeyError as err:
                 self.rejected += 1
-                logger.warning("station: units payload lacks %s", err)
+                logger.warning("station: %s payload lacks %s", kind, err)
                 return
             is_new = True
         else:
