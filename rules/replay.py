@@ -101,7 +101,8 @@ from rules.model import (
     Unit,
     Verdict,
 )
-from rules.timewindows import NightWindow, Schedule, parse_clock
+from rules.scenario import parse_night
+from rules.timewindows import NightWindow, Schedule
 
 #: The keyed-hash key of a replay: fixed, so two replays of one file agree. Nothing a replay
 #: computes leaves the machine, and hashes are never printed.
@@ -549,11 +550,10 @@ def _config(obj: _Obj) -> ConfigLine:
 
 def _night(obj: _Obj) -> NightWindow:
     text = obj.text("night")
-    start, _, end = text.partition("-")
     try:
-        return NightWindow(parse_clock(start), parse_clock(end))
+        return parse_night(text)
     except ValueError as err:
-        raise obj.bad("night", f"expected 'HH:MM-HH:MM': {err}") from None
+        raise obj.bad("night", str(err)) from None
 
 
 def _holidays(obj: _Obj) -> frozenset[date]:

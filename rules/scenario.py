@@ -337,13 +337,21 @@ def _config_value(table: _Table, key: str) -> Any:
     return float(table.number(key))
 
 
-def _night(table: _Table) -> NightWindow:
-    text = table.text("night")
+def parse_night(text: str) -> NightWindow:
+    """``"HH:MM-HH:MM"`` as a night window (scenario and replay alike); ValueError if not."""
     start, _, end = text.partition("-")
     try:
         return NightWindow(parse_clock(start), parse_clock(end))
     except ValueError as err:
-        raise table.error("night", f"expected 'HH:MM-HH:MM': {err}") from None
+        raise ValueError(f"expected 'HH:MM-HH:MM': {err}") from None
+
+
+def _night(table: _Table) -> NightWindow:
+    text = table.text("night")  # a ScenarioError is a ValueError too: not inside the try
+    try:
+        return parse_night(text)
+    except ValueError as err:
+        raise table.error("night", str(err)) from None
 
 
 def _holidays(table: _Table) -> frozenset[date]:
