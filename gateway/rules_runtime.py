@@ -102,6 +102,7 @@ class RulesRuntime:
         self.state = RulesState()
         self.site = Site()
         self._lock = asyncio.Lock()
+        self._uses_written: dict[str, int] = {}  # pass uses as last written to the pass rows
 
     async def load(self) -> None:
         """Read the site and the last saved state (a corrupt state starts afresh, logged)."""
@@ -120,20 +121,24 @@ class RulesRuntime:
         """Re-read units, occupants and visitor passes after enrolments or station commands.
 
         The entries made with each visitor pass (counted by the rules state) are written back to
-        the pass rows on the way, for the portal to show.
+        the pass rows on the way, for the portal to show: only the counts that changed since the
+        last write (the state keeps every pass's count, used up or long expired).
         """
         store = self.store.store
         now = datetime.now(ZoneInfo(self.gateway_config.site.timezone))
         uses = dict(self.state.access.pass_uses)
+        written = self._uses_written
+        changed = {k: n for k, n in uses.items() if written.get(k) != n}
 
         def read() -> Site:
             units = {u["id"]: store.get_unit(u["id"]) for u in store.list_units()}
             occupants = {o.id: o for o in store.list_occupants()}
-            PortalStore(store.db).set_pass_uses(uses)
+            PortalStore(store.db).set_pass_uses(changed)
             passes = load_passes(store.db, now)
             return Site(units=units, occupants=occupants, passes=passes)
 
         self.site = await self.store.run(read)
+        self._uses_written = uses
 
     def step(self, event: Event, now: datetime) -> Outcome:
         """Advance the rules by one event (pure computation, microseconds)."""
