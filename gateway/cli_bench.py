@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import tempfile
 from pathlib import Path
@@ -136,11 +137,11 @@ def bench_district(
 
     async def run() -> dict[str, object]:
         with tempfile.TemporaryDirectory(prefix="doorgate-district-") as tmp:
-            if broker:
-                return {"broker": broker, **await run_district(
-                    Path(tmp), broker, gateways=gateways, stations=stations, rate=rate,
-                    duration=duration, workers=workers, db=db, progress=progress)}
-            async with local_broker(Path(tmp)) as (url, kind):
+            # A given broker is reported by its URL, a local one by its kind.
+            given: contextlib.AbstractAsyncContextManager[tuple[str, str]] = (
+                contextlib.nullcontext((broker, broker)) if broker else local_broker(Path(tmp))
+            )
+            async with given as (url, kind):
                 return {"broker": kind, **await run_district(
                     Path(tmp), url, gateways=gateways, stations=stations, rate=rate,
                     duration=duration, workers=workers, db=db, progress=progress)}
