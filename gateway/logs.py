@@ -17,6 +17,7 @@ import os
 import socket
 import struct
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -47,6 +48,11 @@ def _task_name() -> str | None:
     return task.get_name() if task is not None else None
 
 
+def _extras(record: logging.LogRecord) -> Iterator[tuple[str, Any]]:
+    # What the caller added through `extra=` under an upper-case name (``DOORGATE_DOOR``).
+    return ((k, v) for k, v in vars(record).items() if k not in _STANDARD and k.isupper())
+
+
 def record_fields(record: logging.LogRecord, message: str) -> dict[str, str]:
     """The journald fields of one record (upper-case names, string values)."""
     fields = {
@@ -60,8 +66,8 @@ def record_fields(record: logging.LogRecord, message: str) -> dict[str, str]:
     }
     if task := _task_name():
         fields["TASK"] = task
-    for key, value in vars(record).items():
-        if key not in _STANDARD and key.isupper() and key.replace("_", "").isalnum():
+    for key, value in _extras(record):
+        if key.replace("_", "").isalnum():  # journald field names: A-Z, 0-9 and _
             fields[key] = str(value)
     return fields
 
@@ -115,9 +121,8 @@ class JsonFormatter(logging.Formatter):
         }
         if task := _task_name():
             data["task"] = task
-        for key, value in vars(record).items():
-            if key not in _STANDARD and key.isupper():
-                data[key.lower()] = value if isinstance(value, int | float | bool) else str(value)
+        for key, value in _extras(record):
+            data[key.lower()] = value if isinstance(value, int | float | bool) else str(value)
         return json.dumps(data, ensure_ascii=False)
 
 
