@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from gateway.config import GatewayConfig
+from gateway.config import ConfigError, GatewayConfig, KeyLines, _problems, load_config
 from rules.engine import RulesConfig
 from rules.i18n import add_messages, t
 from rules.replay import Replayer, ReplayError
@@ -116,7 +117,7 @@ def replay_command(
                 outputs = replayer.feed(text, number)
             except ReplayError as problem:
                 errors += 1
-                err.print(f"[red]{t('err.prefix')}:[/] {escape(str(problem))}", highlight=False)
+                _error(err, str(problem))
                 if not keep_going:
                     break
                 continue
@@ -126,8 +127,7 @@ def replay_command(
                 else:
                     rows.append(output)
     except _ReadFailed as problem:
-        message = t("replay.cannot_read", file=file, error=problem.__cause__)
-        err.print(f"[red]{t('err.prefix')}:[/] {escape(message)}", highlight=False)
+        _error(err, t("replay.cannot_read", file=file, error=problem.__cause__))
         raise typer.Exit(2) from problem
     except BrokenPipeError:
         _silence_stdout()  # the reader went away (`| head`): stop quietly
@@ -138,6 +138,10 @@ def replay_command(
         if keep_going:
             err.print(t("replay.bad_lines", count=errors))
         raise typer.Exit(2)
+
+
+def _error(err: Console, message: str) -> None:
+    err.print(f"[red]{t('err.prefix')}:[/] {escape(message)}", highlight=False)
 
 
 class _ReadFailed(Exception):
@@ -167,35 +171,28 @@ def _silence_stdout() -> None:
 
 def _rules_config(path: Path, err: Console) -> RulesConfig:
     """Thresholds and doors from a gateway config, or from a TOML of only [rules] / [[doors]]."""
-    from gateway.config import ConfigError, load_config
     from gateway.rules_runtime import rules_config
 
     try:
-        return rules_config(load_config(path) if _has_site(path) else _rules_only(path))
+        return rules_config(_gateway_config(path))
     except ConfigError as problem:
-        err.print(f"[red]{t('err.prefix')}:[/] {escape(str(problem))}", highlight=False)
+        _error(err, str(problem))
         raise typer.Exit(2) from problem
     except ValueError as problem:  # a door schedule or night time the rules cannot parse
-        err.print(f"[red]{t('err.prefix')}:[/] {escape(f'{path}: {problem}')}", highlight=False)
+        _error(err, f"{path}: {problem}")
         raise typer.Exit(2) from problem
 
 
-def _has_site(path: Path) -> bool:
-    """Whether the file is a whole gateway config (unreadable: let `load_config` say why)."""
+def _gateway_config(path: Path) -> GatewayConfig:
+    """A whole gateway config (it has [site]), or one holding only ``[rules]`` and ``[[doors]]``
+    validated with the gateway's own models under a stand-in site."""
     try:
-        return "site" in tomllib.loads(path.read_text("utf-8"))
+        text = path.read_text("utf-8")
+        data = tomllib.loads(text)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return True
-
-
-def _rules_only(path: Path) -> GatewayConfig:
-    """Validate a TOML holding only ``[rules]`` and ``[[doors]]`` with the gateway's own models."""
-    from pydantic import ValidationError
-
-    from gateway.config import ConfigError, KeyLines, _problems
-
-    text = path.read_text("utf-8")
-    data = tomllib.loads(text)
+        return load_config(path)  # it says why, with the line
+    if "site" in data:
+        return load_config(path)
     unknown = sorted(set(data) - {"rules", "doors"})
     if unknown:
         problem = (
