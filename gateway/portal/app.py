@@ -44,7 +44,7 @@ from gateway.rules_runtime import STATE_KEY
 from rules.colour import Colour, UnitStatus, site_status
 from rules.engine import RulesState
 from rules.identity import InvalidIdNumber, mask_id_number, normalise_id_number
-from rules.model import CredentialKind
+from rules.model import CredentialKind, Occupant
 from sync import faces as face_db
 from sync.errors import NotFound, SyncError, ValidationError
 from sync.portal_store import PortalStore
@@ -162,14 +162,29 @@ class Portal:
         if user["role"] not in WRITERS:
             raise HTTPException(403)
 
-    def occupant_unit(self, user: dict[str, Any], occupant_id: str) -> str:
-        """The unit of an occupant `user` may change (404 for someone else's tenant)."""
+    def writable_occupant(self, request: Request, user: dict[str, Any]) -> Occupant:
+        """The occupant in the path, when `user` may change them (404 for someone else's tenant)."""
         try:
-            unit_id = self.store.get_occupant(occupant_id).unit_id
+            occupant = self.store.get_occupant(request.path_params["occupant_id"])
         except NotFound as err:
             raise HTTPException(404) from err
-        self.writable_unit(user, unit_id)
-        return unit_id
+        self.writable_unit(user, occupant.unit_id)
+        return occupant
+
+    async def wait_card(self, fields: dict[str, str]) -> Tap | None:
+        """The next card at the form's reader (400 for a reader not configured); None: timeout."""
+        reader = fields.get("reader", "")
+        if reader not in {r.name for r in self.config.readers}:
+            raise HTTPException(400)
+        return await self.taps.wait(reader, self.tap_timeout)
+
+    def add_occupant(self, unit_id: str, fields: dict[str, str]) -> Occupant:
+        """Enrol the person of an enrol or declare form as pending (ValueError: a bad date)."""
+        valid_from = date.fromisoformat(fields.get("valid_from", ""))
+        valid_to = date.fromisoformat(fields["valid_to"]) if fields.get("valid_to") else None
+        return self.store.add_occupant(
+            unit_id, fields.get("name", ""), fields.get("id_number", ""), valid_from, valid_to
+        )
 
     def render(
         self, request: Request, name: str, status: int = 200, **context: Any
@@ -339,13 +354,7 @@ class Portal:
         self.writable_unit(user, unit_id)
         fields = await self.form(request)
         try:
-            valid_from = date.fromisoformat(fields.get("valid_from", ""))
-            valid_to = (
-                date.fromisoformat(fields["valid_to"]) if fields.get("valid_to") else None
-            )
-            occupant = self.store.add_occupant(
-                unit_id, fields.get("name", ""), fields.get("id_number", ""), valid_from, valid_to
-            )
+            occupant = self.add_occupant(unit_id, fields)
         except (ValueError, SyncError) as err:
             return self.unit_page(request, unit_id, status=400, error=_message(err))
         self.portal.audit(
@@ -358,13 +367,9 @@ class Portal:
     async def tap(self, request: Request) -> Response:
         """POST: wait for the next card at the chosen reader and bind it to the tenant."""
         user = self.require(request)
-        occupant_id = request.path_params["occupant_id"]
-        unit_id = self.occupant_unit(user, occupant_id)
-        fields = await self.form(request)
-        reader = fields.get("reader", "")
-        if reader not in {r.name for r in self.config.readers}:
-            raise HTTPException(400)
-        card = await self.taps.wait(reader, self.tap_timeout)
+        occupant = self.writable_occupant(request, user)
+        occupant_id, unit_id = occupant.id, occupant.unit_id
+        card = await self.wait_card(await self.form(request))
         if card is None:
             error = Lazy("portal.no_card", timeout=int(self.tap_timeout))
             return self.unit_page(request, unit_id, status=408, error=error)
@@ -380,15 +385,15 @@ class Portal:
         )
         self.portal.audit(
             user["name"], "card", unit_id=unit_id, occupant_id=occupant_id,
-            detail=f"{reader} {masked}",
+            detail=f"{card.reader} {masked}",
         )
         return self.unit_page(request, unit_id, ok=Lazy("portal.card_bound", masked=masked))
 
     async def move_out(self, request: Request) -> Response:
         """POST: move a tenant out (cards revoked, face templates deleted)."""
         user = self.require(request)
-        occupant_id = request.path_params["occupant_id"]
-        unit_id = self.occupant_unit(user, occupant_id)
+        occupant = self.writable_occupant(request, user)
+        occupant_id, unit_id = occupant.id, occupant.unit_id
         await self.form(request)
         try:
             occupant = self.store.move_out(occupant_id)
@@ -401,21 +406,21 @@ class Portal:
     async def renew(self, request: Request) -> Response:
         """POST: set a new tenancy end."""
         user = self.require(request)
-        occupant_id = request.path_params["occupant_id"]
-        unit_id = self.occupant_unit(user, occupant_id)
+        occupant = self.writable_occupant(request, user)
+        occupant_id, unit_id = occupant.id, occupant.unit_id
         fields = await self.form(request)
         try:
             valid_to = date.fromisoformat(fields.get("valid_to", ""))
             self.portal.renew(occupant_id, valid_to)
         except (ValueError, SyncError) as err:
             return self.unit_page(request, unit_id, status=400, error=_message(err))
-        name = self.store.get_occupant(occupant_id).name
         self.portal.audit(
             user["name"], "renew", unit_id=unit_id, occupant_id=occupant_id,
             detail=valid_to.isoformat(),
         )
         await self.changed()
-        return self.unit_page(request, unit_id, ok=Lazy("portal.renewed", name=name, to=valid_to))
+        ok = Lazy("portal.renewed", name=occupant.name, to=valid_to)
+        return self.unit_page(request, unit_id, ok=ok)
 
     def bind_idcard(
         self, request: Request, user: dict[str, Any], unit_id: str, occupant_id: str, card: Tap
@@ -453,10 +458,7 @@ class Portal:
         unit_id = request.path_params["unit_id"]
         self.writable_unit(user, unit_id)
         fields = await self.form(request)
-        reader = fields.get("reader", "")
-        if reader not in {r.name for r in self.config.readers}:
-            raise HTTPException(400)
-        card = await self.taps.wait(reader, self.tap_timeout)
+        card = await self.wait_card(fields)
         if card is None:
             error = Lazy("portal.no_idcard", timeout=int(self.tap_timeout))
             return self.unit_page(request, unit_id, status=408, error=error)
@@ -488,8 +490,8 @@ class Portal:
         crop goes to the browser inline (``data:`` URL, ``no-store``) and nowhere else.
         """
         user = self.require(request)
-        occupant_id = request.path_params["occupant_id"]
-        unit_id = self.occupant_unit(user, occupant_id)
+        occupant = self.writable_occupant(request, user)
+        occupant_id, unit_id = occupant.id, occupant.unit_id
         fields = await self.form(request)
         camera = fields.get("camera") or (next(iter(sorted(self.cameras)), ""))
         capture_fn = self.cameras.get(camera)
@@ -525,8 +527,8 @@ class Portal:
     async def use_face(self, request: Request) -> Response:
         """POST: keep the shown capture as the tenant's face template."""
         user = self.require(request)
-        occupant_id = request.path_params["occupant_id"]
-        unit_id = self.occupant_unit(user, occupant_id)
+        occupant = self.writable_occupant(request, user)
+        occupant_id, unit_id = occupant.id, occupant.unit_id
         fields = await self.form(request)
         self._sweep_captures()
         pending = self.captures.get(fields.get("token", ""))
@@ -547,11 +549,9 @@ class Portal:
             detail=f"{pending.camera} q={pending.quality:.2f}",
         )
         await self.changed()
-        name = self.store.get_occupant(occupant_id).name
         count = face_db.template_count(self.store.db, occupant_id)
-        return self.unit_page(
-            request, unit_id, ok=Lazy("portal.face_saved", name=name, count=count)
-        )
+        ok = Lazy("portal.face_saved", name=occupant.name, count=count)
+        return self.unit_page(request, unit_id, ok=ok)
 
     async def wrong_face(self, request: Request) -> Response:
         """POST (multipart): "not this person": a photo of the look-alike becomes a negative
@@ -560,8 +560,8 @@ class Portal:
         The photo is judged in a separate process, in memory; only its encoding is kept.
         """
         user = self.require(request)
-        occupant_id = request.path_params["occupant_id"]
-        unit_id = self.occupant_unit(user, occupant_id)
+        occupant = self.writable_occupant(request, user)
+        occupant_id, unit_id = occupant.id, occupant.unit_id
         fields, files = await self.multipart(request)
         photo = files.get("photo", b"")
         if not photo:
@@ -591,25 +591,24 @@ class Portal:
             detail=f"event {event}" if event else "",
         )
         await self.changed()
-        name = self.store.get_occupant(occupant_id).name
-        return self.unit_page(request, unit_id, ok=Lazy("portal.marked_wrong", name=name))
+        ok = Lazy("portal.marked_wrong", name=occupant.name)
+        return self.unit_page(request, unit_id, ok=ok)
 
     # --- self-declarations -----------------------------------------------------------------
 
-    def declared_occupant(self, request: Request, user: dict[str, Any]) -> tuple[str, str]:
-        """(occupant id, unit id) of an unconfirmed self-declaration `user` may handle."""
-        occupant_id = request.path_params["occupant_id"]
-        unit_id = self.occupant_unit(user, occupant_id)
-        if occupant_id not in self.portal.occupant_declared([occupant_id]):
+    def declared_occupant(self, request: Request, user: dict[str, Any]) -> Occupant:
+        """The occupant of an unconfirmed self-declaration `user` may handle."""
+        occupant = self.writable_occupant(request, user)
+        if occupant.id not in self.portal.occupant_declared([occupant.id]):
             raise HTTPException(409, detail="not_declared")
-        return occupant_id, unit_id
+        return occupant
 
     async def confirm(self, request: Request) -> Response:
         """POST: the landlord confirms a tenant's self-declaration (then binds their card)."""
         user = self.require(request)
-        occupant_id, unit_id = self.declared_occupant(request, user)
+        occupant = self.declared_occupant(request, user)
+        occupant_id, unit_id = occupant.id, occupant.unit_id
         await self.form(request)
-        occupant = self.store.get_occupant(occupant_id)
         self.portal.audit(
             user["name"], "confirm", unit_id=unit_id, occupant_id=occupant_id,
             detail=occupant.id_masked,
@@ -619,9 +618,9 @@ class Portal:
     async def reject(self, request: Request) -> Response:
         """POST: the landlord rejects a self-declaration: the pending occupant is deleted."""
         user = self.require(request)
-        occupant_id, unit_id = self.declared_occupant(request, user)
+        occupant = self.declared_occupant(request, user)
+        occupant_id, unit_id = occupant.id, occupant.unit_id
         await self.form(request)
-        occupant = self.store.get_occupant(occupant_id)
         try:
             self.store.reject_declaration(occupant_id)
         except SyncError as err:
@@ -696,8 +695,8 @@ class Portal:
     async def approve(self, request: Request) -> Response:
         """POST: approve locally (buildings without a station, or a station admin on site)."""
         user = self.require(request)
-        occupant_id = request.path_params["occupant_id"]
-        unit_id = self.occupant_unit(user, occupant_id)
+        occupant = self.writable_occupant(request, user)
+        occupant_id, unit_id = occupant.id, occupant.unit_id
         await self.form(request)
         if not self.can_approve(user):
             raise HTTPException(403)
@@ -747,11 +746,7 @@ class Portal:
         if self.limiter.blocked(f"declare:{host}"):
             raise HTTPException(429)
         try:
-            valid_from = date.fromisoformat(fields.get("valid_from", ""))
-            valid_to = date.fromisoformat(fields["valid_to"]) if fields.get("valid_to") else None
-            occupant = self.store.add_occupant(
-                unit_id, fields.get("name", ""), fields.get("id_number", ""), valid_from, valid_to
-            )
+            occupant = self.add_occupant(unit_id, fields)
         except (ValueError, SyncError) as err:
             self.limiter.fail(f"declare:{host}")
             return self.render(
@@ -823,41 +818,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return portal.render(request, "error.html", exc.status_code, message=message)
 
 
-def create_app(
-    config: GatewayConfig,
-    store: Store,
-    *,
-    secret: bytes | None = None,
-    taps: TapHub | None = None,
-    tap_timeout: float = 20.0,
-    limiter: RateLimiter | None = None,
-    cameras: Mapping[str, CaptureFn] | None = None,
-    photo_analyser: PhotoAnalyser | None = None,
-    on_change: OnChange | None = None,
-    unit_statuses: UnitStatuses | None = None,
-) -> Starlette:
+def create_app(config: GatewayConfig, store: Store, **options: Any) -> Starlette:
     """The portal as an ASGI app (``app.state.portal`` holds the `Portal`).
 
     Args:
         config: the gateway configuration.
         store: an open gateway store.
-        secret: the portal's key (derive it with `portal_secret`); random when None.
-        taps: the daemon's `TapHub`, when the portal runs inside the daemon.
-        tap_timeout: seconds "tap the card now" waits.
-        limiter: sign-in rate limiter (tests pass a small one).
-        cameras: "look at the camera": camera name → capture function (the daemon passes
-            its cameras' `FaceService.capture`); without any, the button is not shown.
-        photo_analyser: judges uploaded photos (default: `analyse_photo_bytes`, a child process).
-        on_change: awaited after changes the daemon should reload at once (enrolments,
-            approvals, renewals, visitor passes, face templates, move-outs, declarations).
-        unit_statuses: the daemon's live unit colours by unit id (`Gateway.unit_statuses`);
-            None: computed from the store and the rules state last saved there.
+        options: the `Portal`'s keyword arguments: ``secret`` (derive it with `portal_secret`),
+            ``taps`` (the daemon's `TapHub`), ``tap_timeout``, ``limiter``, ``cameras`` (the
+            daemon passes its cameras' `FaceService.capture`), ``photo_analyser``, ``on_change``
+            (``Gateway.reload_site``) and ``unit_statuses`` (``Gateway.unit_statuses``).
     """
-    portal = Portal(
-        config, store, secret=secret, taps=taps, tap_timeout=tap_timeout, limiter=limiter,
-        cameras=cameras, photo_analyser=photo_analyser, on_change=on_change,
-        unit_statuses=unit_statuses,
-    )
+    portal = Portal(config, store, **options)
     p = portal
     routes = [
         Route("/", p.home),
