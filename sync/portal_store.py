@@ -165,8 +165,11 @@ class PortalStore:
         return list(self.db.query(sql.format(where="")))
 
     def may_see(self, user: dict[str, Any], unit_id: str) -> bool:
-        """True when `user` may see and manage `unit_id`."""
-        return any(u["id"] == unit_id for u in self.units_for(user))
+        """True when `user` may see and manage `unit_id` (a landlord: only their own)."""
+        units = self.db.table("units")
+        if user["role"] == "landlord":
+            return bool(units.count_where("id = ? AND landlord = ?", [unit_id, user["name"]]))
+        return bool(units.count_where("id = ?", [unit_id]))
 
     def renew(self, occupant_id: str, valid_to: date) -> None:
         """Extend (or shorten) a tenancy; the occupant's version is bumped.

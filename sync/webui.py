@@ -211,9 +211,15 @@ class SignIn:
         self.login_url = login_url
 
     def user(self, request: Request) -> dict[str, Any] | None:
-        """The signed-in account, or None."""
+        """The signed-in account, or None (looked up once per request; pages ask again)."""
         token = request.cookies.get(self.cookie)
-        return self.accounts.session_user(token) if token else None
+        if not token:
+            return None
+        cached = getattr(request.state, "signin", None)
+        if cached is None or cached[0] != token:
+            cached = (token, self.accounts.session_user(token))
+            request.state.signin = cached
+        return cached[1]
 
     def require(self, request: Request) -> dict[str, Any]:
         """The signed-in account; otherwise an HTTP redirect to the sign-in page."""
