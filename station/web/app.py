@@ -97,10 +97,17 @@ class Dashboard:
         return await self.signin.form(request)
 
     def render(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
-        """Render a page with the common context."""
-        context.setdefault("user", self.user(request))
-        context.setdefault("pending", len(self.store.enrolments()))
+        """Render a page with the common context (the header's count of pending enrolments)."""
+        if "user" not in context:
+            context["user"] = self.user(request)
+        if context["user"] is not None and "pending" not in context:
+            context["pending"] = len(self.store.enrolments())
         return self.renderer.render(request, name, context, status)
+
+    def approvals_page(self, request: Request, status: int = 200, **extra: Any) -> Response:
+        """The approvals page: the enrolments waiting (read once, also for the header's count)."""
+        rows = self.store.enrolments()
+        return self.render(request, "approvals.html", status, rows=rows, pending=len(rows), **extra)
 
     # --- pages ---------------------------------------------------------------------------
 
@@ -152,7 +159,7 @@ class Dashboard:
     async def approvals(self, request: Request) -> Response:
         """The enrolments waiting for a decision."""
         self.require(request)
-        return self.render(request, "approvals.html", rows=self.store.enrolments())
+        return self.approvals_page(request)
 
     async def decide(self, request: Request) -> Response:
         """POST approve / reject: sign and send the command, wait for the gateway's reply."""
@@ -161,10 +168,7 @@ class Dashboard:
         p = request.path_params
         site, gateway, occupant, verb = p["site"], p["gateway"], p["occupant"], p["verb"]
         if self.commander is None:
-            return self.render(
-                request, "approvals.html", 503, rows=self.store.enrolments(),
-                error=Lazy("web.no_commander"),
-            )
+            return self.approvals_page(request, 503, error=Lazy("web.no_commander"))
         if verb not in {"approve", "reject"}:
             raise HTTPException(404)
         reason = fields.get("reason", "").strip()
@@ -180,9 +184,7 @@ class Dashboard:
                     site, gateway, occupant, by=user["name"], reason=reason, wait=self.wait
                 )
         except LinkError as err:
-            return self.render(
-                request, "approvals.html", 502, rows=self.store.enrolments(), error=str(err)
-            )
+            return self.approvals_page(request, 502, error=str(err))
         target = f"{site}/{gateway}/{occupant}"
         code = reply["code"] if reply else "no_reply"
         self.web.audit(user["name"], verb, target, f"{code} {reason}".strip())
@@ -195,9 +197,7 @@ class Dashboard:
         else:
             key = "web.approved" if verb == "approve" else "web.rejected"
             ok = Lazy(key, occupant=occupant, code=code)
-        return self.render(
-            request, "approvals.html", rows=self.store.enrolments(), ok=ok, error=error
-        )
+        return self.approvals_page(request, ok=ok, error=error)
 
     async def ack(self, request: Request) -> Response:
         """POST: acknowledge an alert."""
