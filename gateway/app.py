@@ -36,7 +36,6 @@ from gateway.floorplan import FloorPlan
 from gateway.metrics import Metrics, serve_metrics
 from gateway.portal.taps import TapHub
 from gateway.rules_runtime import RulesRuntime
-from gateway.sdnotify import notify, watchdog_interval
 from rules.colour import UnitStatus
 from rules.events import DoorAction, Tick
 from rules.events import DoorEvent as RulesDoorEvent
@@ -66,6 +65,7 @@ from sync.errors import StoreFull
 from sync.faces import purge_clusters
 from sync.ha_discovery import HaDevice, discovery_messages
 from sync.mqtt import BrokerSettings
+from sync.sdnotify import notify, watchdog_interval
 from sync.store import AsyncStore, Store
 from sync.uplink import Uplink
 
@@ -333,15 +333,16 @@ class Gateway:
         await self._publish_plan()
 
     async def _ticks(self) -> None:
-        last_site = time.monotonic()
+        last_save = time.monotonic()
         self._data_version = await self.store.run(self.store.store.data_version)
         while True:
             await asyncio.sleep(self.config.rules.tick_s)
+            # Commits by other connections show in the data version; the daemon's own
+            # changes (station commands) reload in `_changed`: no periodic full re-read.
             await self._reload_if_changed()
-            if time.monotonic() - last_site > self.rules.config.roster_check_s:
-                await self.rules.reload_site()
+            if time.monotonic() - last_save > self.rules.config.roster_check_s:
                 await self.rules.save()
-                last_site = time.monotonic()
+                last_save = time.monotonic()
             now = datetime.now(self.tz)
             await self._apply(await self.rules.advance(Tick(now), now))
             await self._publish_plan()
