@@ -20,6 +20,25 @@ class InvalidIdNumber(ValueError):
     """An ID number that is not a valid 18-character resident ID number."""
 
 
+class InvalidUid(ValueError):
+    """A card UID that is not 4 to 10 bytes of hex."""
+
+
+_UID_HEX = re.compile(r"^[0-9A-F]{8,20}$")
+
+
+def normalise_uid(uid_hex: str) -> str:
+    """Upper-case hex without separators; 4 to 10 bytes (EM4100, MIFARE 4/7-byte, 10-byte).
+
+    Raises:
+        InvalidUid: anything else (the message repeats the value: show it only to its owner).
+    """
+    cleaned = re.sub(r"[\s:-]", "", uid_hex).upper()
+    if not _UID_HEX.match(cleaned) or len(cleaned) % 2:
+        raise InvalidUid(f"card UID must be 8-20 hex digits (4-10 bytes), got {uid_hex!r}")
+    return cleaned
+
+
 def check_character(first17: str) -> str:
     """The GB 11643 check character for the first 17 digits."""
     total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True))

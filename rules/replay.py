@@ -88,7 +88,14 @@ from rules.access import DoorMode, DoorPolicy
 from rules.alerts import Alert, AlertKind, AlertState
 from rules.engine import ROSTER, RulesConfig, RulesState, Site, step
 from rules.events import DeviceHealth, DeviceKind, DoorAction, DoorEvent, Event, FaceSighting, Tick
-from rules.identity import InvalidIdNumber, keyed_hash, normalise_id_number, short_hash
+from rules.identity import (
+    InvalidIdNumber,
+    InvalidUid,
+    keyed_hash,
+    normalise_id_number,
+    normalise_uid,
+    short_hash,
+)
 from rules.model import (
     AccessRequest,
     Credential,
@@ -109,7 +116,6 @@ from rules.timewindows import NightWindow, Schedule
 REPLAY_KEY = b"doorgate-replay-not-a-secret-key"
 
 _MISSING: Any = object()
-_HEX = re.compile(r"^[0-9A-F]{8,20}$")
 _MIN_YEAR, _MAX_YEAR = 1900, 9000  # far from datetime's limits, so date arithmetic never overflows
 _EVENTS = ("card", "face", "contact", "exit_request", "remote_unlock", "health", "tick")
 _SETUP = ("unit", "occupant", "door", "config")
@@ -491,10 +497,10 @@ def _card_value(kind: CredentialKind, value: object, where: str) -> tuple[Creden
     if not isinstance(value, str):
         raise _Bad(where, f"expected a string, got {_show(value)}")
     if kind is CredentialKind.IC:
-        cleaned = re.sub(r"[\s:-]", "", value).upper()
-        if not _HEX.match(cleaned) or len(cleaned) % 2:
-            raise _Bad(where, "expected a card UID of 8-20 hex digits (4-10 bytes)")
-        return kind, cleaned
+        try:
+            return kind, normalise_uid(value)
+        except InvalidUid:
+            raise _Bad(where, "expected a card UID of 8-20 hex digits (4-10 bytes)") from None
     try:
         return kind, normalise_id_number(value)
     except InvalidIdNumber as err:

@@ -25,6 +25,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlite_utils import Database
 
+from rules import identity
 from rules.identity import (
     InvalidIdNumber,
     keyed_hash,
@@ -44,7 +45,6 @@ from sync.contract import AccessRecord, Topics, dumps, enrolment_payload, occupa
 from sync.errors import NotFound, StoreError, StoreFull, ValidationError
 from sync.migrations import migrate
 
-_HEX = re.compile(r"^[0-9A-F]{8,20}$")
 _UNIT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
 P = ParamSpec("P")
@@ -67,11 +67,11 @@ def _now() -> str:
 
 
 def normalise_uid(uid_hex: str) -> str:
-    """Upper-case hex without separators; 4 to 10 bytes (EM4100, MIFARE 4/7-byte, 10-byte)."""
-    cleaned = re.sub(r"[\s:-]", "", uid_hex).upper()
-    if not _HEX.match(cleaned) or len(cleaned) % 2:
-        raise ValidationError(f"card UID must be 8-20 hex digits (4-10 bytes), got {uid_hex!r}")
-    return cleaned
+    """`rules.identity.normalise_uid`, refusing with the store's `ValidationError`."""
+    try:
+        return identity.normalise_uid(uid_hex)
+    except identity.InvalidUid as err:
+        raise ValidationError(str(err)) from None
 
 
 class Store:
