@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
 
 from rules import i18n
 from sync.webauth import RateLimiter, check_csrf, csrf_token, new_token
@@ -56,6 +57,15 @@ def request_language(request: Request) -> str:
         if value in LANGS:
             return str(value)
     return "zh"
+
+
+def static_files(folder: Path) -> StaticFiles:
+    """An app's ``/static`` files: its own `folder`, then the stylesheet both apps share.
+
+    ``base.css`` (``sync/webui_static``, shipped in the ``sync`` package) holds the common look;
+    each app's base template links it before its own stylesheet.
+    """
+    return StaticFiles(directory=folder, packages=[("sync", "webui_static")])
 
 
 def make_env(folder: Path) -> Environment:

@@ -31,7 +31,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
 import gateway.portal.i18n  # noqa: F401 - registers the portal's messages
 from drivers.face.analysis import PhotoFace
@@ -50,7 +49,15 @@ from sync.errors import NotFound, SyncError, ValidationError
 from sync.portal_store import PortalStore
 from sync.store import Store
 from sync.webauth import RateLimiter, csrf_token, derive_secret, new_token
-from sync.webui import Lazy, Renderer, SignIn, SignInMessages, make_env, reason_text
+from sync.webui import (
+    Lazy,
+    Renderer,
+    SignIn,
+    SignInMessages,
+    make_env,
+    reason_text,
+    static_files,
+)
 
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -853,7 +860,7 @@ def create_app(config: GatewayConfig, store: Store, **options: Any) -> Starlette
         Route("/occupants/{occupant_id}/renew", p.renew, methods=["POST"]),
         Route("/occupants/{occupant_id}/approve", p.approve, methods=["POST"]),
         Route("/audit", p.audit),
-        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        Mount("/static", static_files(HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     app.state.portal = portal

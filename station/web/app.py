@@ -19,7 +19,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
 import station.web.i18n  # noqa: F401 - registers the dashboard's messages
 from rules.i18n import t
@@ -39,6 +38,7 @@ from sync.webui import (
     language,
     make_env,
     request_language,
+    static_files,
 )
 
 HERE = Path(__file__).parent
@@ -342,7 +342,7 @@ def create_app(
         Route("/alerts/{alert_id}/ack", d.ack, methods=["POST"]),
         Route("/search", d.search),
         Route("/audit", d.audit),
-        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        Mount("/static", static_files(HERE / "static"), name="static"),
     ]
     app = Starlette(
         routes=routes, exception_handlers={HTTPException: _http_error}, lifespan=lifespan
