@@ -29,6 +29,9 @@ Landmarks = npt.NDArray[np.float32]  # 68×2, full-frame pixels
 MIN_SHARPNESS = 60.0
 MIN_FACE_WIDTH = 80  # dlib's HOG window; the encoder's 150-px chip is upsampled below this
 MAX_YAW = 0.6
+#: Photos and frames are judged at ≤ this many pixels: full-resolution phone photos would take
+#: seconds to scan.
+PHOTO_MAX_SIDE = 1280
 
 
 def model_dir() -> Path:
@@ -143,10 +146,7 @@ def analyse_photo(bgr: Image, *, upsample: int = 1) -> PhotoFace:
     Raises:
         PhotoRejected: no face, several faces, too small, too blurry or turned away.
     """
-    # Work at ≤ 1280 px: full-resolution phone photos would take seconds to scan.
-    scale = min(1.0, 1280 / max(bgr.shape[:2]))
-    if scale < 1.0:
-        bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    bgr = shrink(bgr)
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     boxes = detect(gray, width=gray.shape[1], upsample=upsample)
     if not boxes:
@@ -170,10 +170,23 @@ def _check(q: FaceQuality) -> None:
         raise PhotoRejected(RejectReason.TURNED_AWAY, f"yaw {q.yaw:+.2f}")
 
 
-def read_image(path: Path) -> Image:
-    """Decode an image file (BGR), or raise `PhotoRejected(UNREADABLE)`."""
-    data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else np.empty(0, np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+def shrink(bgr: Image, max_side: int = PHOTO_MAX_SIDE) -> Image:
+    """The image scaled down to at most `max_side` pixels (unchanged when smaller)."""
+    scale = min(1.0, max_side / max(bgr.shape[:2]))
+    if scale < 1.0:
+        bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return bgr
+
+
+def decode_image(data: bytes) -> Image:
+    """Decode image bytes (JPEG, PNG…) to BGR, or raise `PhotoRejected(UNREADABLE)`."""
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    img = cv2.imdecode(buffer, cv2.IMREAD_COLOR) if buffer.size else None
     if img is None:
         raise PhotoRejected(RejectReason.UNREADABLE, "not a decodable image")
     return np.asarray(img, dtype=np.uint8)
+
+
+def read_image(path: Path) -> Image:
+    """Decode an image file (BGR), or raise `PhotoRejected(UNREADABLE)`."""
+    return decode_image(path.read_bytes() if path.is_file() else b"")

@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.camera import CameraHealth, FrameGrabber
-from drivers.face.analysis import Image, PhotoFace, analyse_photo
+from drivers.face.analysis import Image, PhotoFace, analyse_photo, decode_image, shrink
 from drivers.face.engine import EngineConfig, FaceEngine
 from drivers.face.errors import FaceError, PhotoRejected, RejectReason
 from drivers.face.matching import TemplateIndex
@@ -56,7 +56,6 @@ logger = logging.getLogger(__name__)
 
 Templates = tuple[npt.NDArray[np.float32], Sequence[str], Sequence[bool]]
 _HEALTH_EVERY_S = 1.0
-_CAPTURE_MAX_SIDE = 1280  # as photos: larger frames are scaled down before detection
 _CROP_MARGIN = 0.3  # of the face box, on every side of the shown crop
 
 
@@ -151,9 +150,7 @@ def judge_frame(bgr: Image) -> FaceCapture:
     The same rules as `drivers.face.analysis.analyse_photo` (detection without upsampling: a
     face fit for enrolment is far above the detector's 80-px window).
     """
-    scale = min(1.0, _CAPTURE_MAX_SIDE / max(bgr.shape[:2]))
-    if scale < 1.0:
-        bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    bgr = shrink(bgr)  # the crop is cut from the image the face was found in
     try:
         face = analyse_photo(bgr, upsample=0)
     except PhotoRejected as err:
@@ -170,15 +167,6 @@ def crop_jpeg(bgr: Image, box: BBox, margin: float = _CROP_MARGIN) -> bytes:
     if not ok:
         raise FaceError("cannot encode the face crop as JPEG")
     return bytes(data.tobytes())
-
-
-def decode_image(data: bytes) -> Image:
-    """Decode image bytes (JPEG, PNG…) to BGR, or raise `PhotoRejected(UNREADABLE)`."""
-    buffer = np.frombuffer(data, dtype=np.uint8)
-    img = cv2.imdecode(buffer, cv2.IMREAD_COLOR) if buffer.size else None
-    if img is None:
-        raise PhotoRejected(RejectReason.UNREADABLE, "not a decodable image")
-    return np.asarray(img, dtype=np.uint8)
 
 
 def _photo_child(conn: Connection, data: bytes) -> None:
