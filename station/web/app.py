@@ -126,19 +126,18 @@ class Dashboard:
         """A building's floor plan, charts and recent events."""
         self.require(request)
         site, gateway = request.path_params["site"], request.path_params["gateway"]
-        if not any(
-            (b["site"], b["gateway"]) == (site, gateway) for b in self.web.buildings()
-        ):
+        if not self.web.has_building(site, gateway):
             raise HTTPException(404)
-        hours = self.web.entries_per_hour(site, gateway)
-        days = self.web.occupancy_per_day(site, gateway)
+        events = self.web.access_events(site, gateway, days=30)  # one read for the whole page
+        hours = self.web.entries_per_hour(site, gateway, events)
+        days = self.web.occupancy_per_day(site, gateway, events)
         lang = request_language(request)
         with language(lang):
             charts = [
                 bar_chart(hours, title=t("web.entries_hour"), label_every=3),
                 bar_chart(days, title=t("web.occupancy"), label_every=5),
             ]
-        floors = self.web.floors(site, gateway)
+        floors = self.web.floors(site, gateway, events)
         return self.render(
             request, "building.html", site=site, gateway=gateway, floors=floors, charts=charts,
             capacity_unknown=any(u["capacity"] is None for _, units in floors for u in units),

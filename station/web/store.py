@@ -137,6 +137,16 @@ class WebStore:
 
     # --- dashboard -----------------------------------------------------------------------
 
+    def has_building(self, site: str, gateway: str) -> bool:
+        """Whether anything was ever received from this gateway (what `buildings` lists)."""
+        key = [site, gateway]
+        return bool(self.db.query(
+            "SELECT 1 FROM gateways WHERE site = ? AND gateway = ? UNION"
+            " SELECT 1 FROM enrolments WHERE site = ? AND gateway = ? UNION"
+            " SELECT 1 FROM events WHERE site = ? AND gateway = ? LIMIT 1",
+            [*key, *key, *key],
+        ))
+
     def buildings(self) -> list[dict[str, Any]]:
         """Every gateway seen (status, enrolments or events), with its open alert count."""
         rows = self.db.query(
